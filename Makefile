@@ -1,0 +1,52 @@
+# PyDisco. On a fresh Debian machine:  `make run`  (serve the app)  or  `make test`  (the whole suite).
+# Every target sets up what it needs first, and does nothing it does not need to on a second run.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+HOST   ?= 127.0.0.1
+PORT   ?= 8080
+DATA   ?= data
+
+.PHONY: setup system-packages browser-packages run test lint typecheck unit browser-test bench clean
+
+setup: $(VENV)/.installed
+	@$(PY) -m provision
+
+system-packages:
+	@$(PYTHON) -m provision.system venv clang npm
+
+browser-packages:
+	@$(PYTHON) -m provision.system chromium chromedriver
+
+# the virtual environment, rebuilt only when the pinned dependencies change
+$(VENV)/.installed: pyproject.toml | system-packages
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+run: setup
+	$(PY) -m server --host $(HOST) --port $(PORT) --data-dir $(DATA)
+
+test: lint typecheck browser-packages
+	$(PY) -m pytest
+
+lint: setup
+	$(PY) -m ruff format --check .
+	$(PY) -m ruff check .
+
+typecheck: setup
+	$(PY) -m mypy py_shared server
+
+# the fast loop: everything but the headless-browser tests
+unit: setup
+	$(PY) -m pytest -m "not browser"
+
+browser-test: setup browser-packages
+	$(PY) -m pytest -m browser
+
+bench: setup browser-packages
+	$(PY) -m bench.webgpu_dispatch
+
+clean:
+	rm -rf $(VENV) .cache www/vendor www/dist build *.egg-info

@@ -1,0 +1,1 @@
+"""Scripted setup: system packages, the offline browser runtime, and our own browser wheel."""

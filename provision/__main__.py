@@ -1,0 +1,47 @@
+"""`python -m provision`: fetch the pinned browser runtime and build our wheel (what `make setup` runs)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from provision import browser_wheel, runtime
+from provision.download import DownloadError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _version() -> str:
+    scope: dict[str, str] = {}
+    exec((ROOT / "py_shared" / "version.py").read_text(), scope)
+    return scope["__version__"]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--cache", type=Path, default=ROOT / ".cache" / "downloads")
+    args = parser.parse_args()
+    vendor, dist = ROOT / "www" / "vendor", ROOT / "www" / "dist"
+    try:
+        pyodide = runtime.install_pyodide(args.cache, vendor)
+        pyscript = runtime.install_pyscript(args.cache, vendor)
+        wheels = runtime.install_wheels(args.cache, vendor)
+    except DownloadError as e:
+        print(f"setup failed: {e}", file=sys.stderr)
+        return 1
+    ours = browser_wheel.build(ROOT, dist, _version())
+    manifest = {
+        "version": _version(),
+        "pyodide": "/" + str((pyodide / "pyodide.mjs").relative_to(ROOT)),
+        "pyscript": "/" + str(pyscript.relative_to(ROOT)),
+        "wheels": ["/" + str(w.relative_to(ROOT)) for w in [*wheels, ours]],
+    }
+    (dist / "runtime.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    print(f"browser runtime ready: Pyodide in {pyodide.relative_to(ROOT)}, {len(manifest['wheels'])} wheels")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

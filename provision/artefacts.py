@@ -1,0 +1,55 @@
+"""Every file PyDisco downloads at setup, pinned by version and sha256."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Artefact:
+    """One file from a registry: `kind` is the client that fetches it, `spec` what we ask that client for."""
+
+    kind: str  # "npm" | "pypi"
+    spec: str
+    filename: str
+    sha256: str
+    python_version: str = ""  # pip's --python-version, for wheels meant for Pyodide's interpreter
+
+
+PYODIDE_VERSION = "314.0.7"
+PYSCRIPT_VERSION = "0.7.31"
+
+PYODIDE = Artefact(
+    "npm",
+    f"pyodide@{PYODIDE_VERSION}",
+    f"pyodide-{PYODIDE_VERSION}.tgz",
+    "66b7949e5a0cba2250b586d7e368bf12fb482800748d182c4618254b685ffaa0",
+)
+PYSCRIPT = Artefact(
+    "npm",
+    f"@pyscript/core@{PYSCRIPT_VERSION}",
+    f"pyscript-core-{PYSCRIPT_VERSION}.tgz",
+    "b2ca1a0c0956aebd990a7c8524cca1eb061444a8319a7264d2f31ef30bea276a",
+)
+# Pyodide's npm package ships no wheels; these two are named in its lock file and loaded from beside it.
+MICROPIP = Artefact(
+    "pypi",
+    "micropip==0.11.1",
+    "micropip-0.11.1-py3-none-any.whl",
+    "768de165adb8e66906039d8fec4127a57f522dfdf8e6fbff877a4616941ecfd3",
+    python_version="3.14",
+)
+PACKAGING = Artefact(
+    "pypi",
+    "packaging==26.1",
+    "packaging-26.1-py3-none-any.whl",
+    "5d9c0669c6285e491e0ced2eee587eaf67b670d94a19e94e3984a481aba6802f",
+    python_version="3.14",
+)
+TINYGRAD = Artefact(
+    "pypi",
+    "tinygrad==0.14.0",
+    "tinygrad-0.14.0-py3-none-any.whl",
+    "d2a5bea33c637fdf105963632329876b3d3253d38295ac1ffd2ff81646d93be3",
+    python_version="3.14",
+)

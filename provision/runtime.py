@@ -1,0 +1,90 @@
+"""Unpack the pinned browser runtime (Pyodide, PyScript, wheels) into www/vendor/, idempotently."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tarfile
+from pathlib import Path
+
+from provision.artefacts import (
+    MICROPIP,
+    PACKAGING,
+    PYODIDE,
+    PYODIDE_VERSION,
+    PYSCRIPT,
+    PYSCRIPT_VERSION,
+    TINYGRAD,
+    Artefact,
+)
+from provision.download import fetch, sha256_of
+
+STAMP = ".provisioned"
+
+
+def _stamped(folder: Path, key: str) -> bool:
+    stamp = folder / STAMP
+    return stamp.exists() and stamp.read_text() == key
+
+
+def _extract(tarball: Path, member_prefix: str, dest: Path) -> None:
+    """Extract the members under `member_prefix` into a fresh `dest`, without the prefix."""
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    with tarfile.open(tarball) as tar:
+        for member in tar.getmembers():
+            if not member.name.startswith(member_prefix) or not member.isfile():
+                continue
+            member.name = member.name[len(member_prefix) :]
+            tar.extract(member, tmp, filter="data")
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.replace(dest)
+
+
+def _patch_lock(lock_path: Path, wheels: list[tuple[Artefact, Path]]) -> None:
+    """Point Pyodide's lock at the PyPI wheels we ship beside it: it checks each file's sha256 on load."""
+    lock = json.loads(lock_path.read_text())
+    for artefact, wheel in wheels:
+        name = artefact.spec.split("==")[0]
+        entry = lock["packages"][name]
+        if entry["file_name"] != artefact.filename:
+            raise RuntimeError(f"pyodide-lock.json expects {entry['file_name']}, we pin {artefact.filename}")
+        entry["sha256"] = artefact.sha256
+        shutil.copyfile(wheel, lock_path.parent / artefact.filename)
+    lock_path.write_text(json.dumps(lock))
+
+
+def install_pyodide(cache: Path, vendor: Path) -> Path:
+    """Pyodide with micropip and packaging beside its (patched) lock file."""
+    dest = vendor / f"pyodide-{PYODIDE_VERSION}"
+    pinned = [PYODIDE, MICROPIP, PACKAGING]
+    key = " ".join(a.sha256 for a in pinned)
+    if not _stamped(dest, key):
+        tarball, micropip, packaging = (fetch(a, cache) for a in pinned)
+        _extract(tarball, "package/", dest)
+        _patch_lock(dest / "pyodide-lock.json", [(MICROPIP, micropip), (PACKAGING, packaging)])
+        (dest / STAMP).write_text(key)
+    return dest
+
+
+def install_pyscript(cache: Path, vendor: Path) -> Path:
+    """PyScript's self-contained dist/ folder."""
+    dest = vendor / f"pyscript-{PYSCRIPT_VERSION}"
+    if not _stamped(dest, PYSCRIPT.sha256):
+        _extract(fetch(PYSCRIPT, cache), "package/dist/", dest)
+        (dest / STAMP).write_text(PYSCRIPT.sha256)
+    return dest
+
+
+def install_wheels(cache: Path, vendor: Path) -> list[Path]:
+    """Third-party wheels the browser installs with micropip."""
+    dest = vendor / "wheels"
+    dest.mkdir(parents=True, exist_ok=True)
+    out = []
+    for artefact in [TINYGRAD]:
+        target = dest / artefact.filename
+        if not (target.exists() and sha256_of(target) == artefact.sha256):
+            shutil.copyfile(fetch(artefact, cache), target)
+        out.append(target)
+    return out

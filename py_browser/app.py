@@ -1,0 +1,60 @@
+"""The page's application, run inside the worker: opens WebGPU, checks it computes, reports readiness."""
+
+from __future__ import annotations
+
+import sys
+
+from pyscript import document
+
+
+def progress(text: str) -> None:
+    """Show one line of progress under the status indicator."""
+    document.getElementById("progress").textContent = text
+
+
+def set_state(state: str, text: str, webgpu: str | None = None) -> None:
+    """Set #status's data-state (booting, ready or error) and its message; tests read these attributes."""
+    status = document.getElementById("status")
+    if webgpu is not None:
+        status.dataset.webgpu = webgpu
+    status.dataset.state = state
+    progress(text)
+
+
+def _show_environment(rows: dict[str, str]) -> None:
+    panel = document.getElementById("app")
+    dl = document.createElement("dl")
+    for key, value in rows.items():
+        dt, dd = document.createElement("dt"), document.createElement("dd")
+        dt.textContent, dd.textContent = key, value
+        dl.append(dt, dd)
+    panel.replaceChildren(dl)
+    panel.hidden = False
+
+
+async def start() -> None:
+    """Open the GPU, run one kernel through tinygrad end to end, then mark the page ready."""
+    from py_browser import webgpu
+
+    progress("Opening WebGPU…")
+    try:
+        adapter = await webgpu.install()
+    except Exception as e:
+        set_state("error", f"WebGPU could not be opened: {e}", webgpu="none")
+        return
+    progress(f"Compiling a test kernel on {adapter['description']}…")
+    import tinygrad
+    from tinygrad import Tensor
+
+    got = (Tensor([1.0, 2.0, 3.0, 4.0]) * 2 + 1).sum().item()
+    if got != 24.0:
+        set_state("error", f"WebGPU computed a wrong result ({got} instead of 24): this GPU cannot be used.")
+        return
+    _show_environment(
+        {
+            "GPU": adapter["description"],
+            "Python": sys.version.split()[0],
+            "tinygrad": getattr(tinygrad, "__version__", "0.14.0"),
+        }
+    )
+    set_state("ready", "Ready.", webgpu=adapter["description"])

@@ -1,0 +1,3 @@
+"""PyDisco's version, shared by the server, the browser wheel and the CLI."""
+
+__version__ = "0.1.0"

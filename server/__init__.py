@@ -1,0 +1,1 @@
+"""PyDisco's server: static app, task API, federated aggregation, decentralized signaling."""

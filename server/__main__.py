@@ -1,0 +1,75 @@
+"""`python -m server`: serve PyDisco on uvicorn; fail early and plainly on a taken port or a missing setup."""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import logging
+import socket
+from pathlib import Path
+
+import uvicorn
+
+from server.app import ROOT, create_app
+
+log = logging.getLogger("pydisco")
+
+
+def missing_runtime(root: Path) -> str | None:
+    """Say what of the browser runtime is missing under `root`, or None when all of it is there."""
+    manifest = root / "www" / "dist" / "runtime.json"
+    if not manifest.exists():
+        return f"{manifest.relative_to(root)} is missing"
+    runtime = json.loads(manifest.read_text())
+    paths = [runtime["pyodide"], runtime["pyscript"] + "/core.js", *runtime["wheels"]]
+    absent = [p for p in paths if not (root / p.lstrip("/")).is_file()]
+    return f"missing: {', '.join(absent)}" if absent else None
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Bind the listening socket ourselves so that a taken port is one clear sentence, not a traceback."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        if e.errno == errno.EADDRINUSE:
+            raise SystemExit(
+                f"error: port {port} on {host} is already in use (another PyDisco server?). "
+                f"Stop that process or choose another port with --port."
+            ) from None
+        raise SystemExit(f"error: cannot listen on {host}:{port}: {e.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the command line, check the setup, and serve until interrupted."""
+    parser = argparse.ArgumentParser(prog="python -m server", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for all)")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument(
+        "--data-dir", type=Path, default=ROOT / "data", help="where tasks and models are kept"
+    )
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if problem := missing_runtime(ROOT):
+        raise SystemExit(f"error: the browser runtime is not set up ({problem}). Run `make setup` first.")
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    sock = bind(args.host, args.port)
+    log.info("PyDisco serving http://%s:%d (data in %s)", args.host, args.port, args.data_dir)
+    config = uvicorn.Config(
+        create_app(ROOT, args.data_dir), log_level=args.log_level, access_log=False, log_config=None
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""The Starlette application: the page, its static files and the JSON API."""
+
+from __future__ import annotations
+
+import mimetypes
+import time
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from py_shared import __version__
+from server.middleware import HeadersAndLog
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# The browser refuses modules and wasm served with the wrong type; the OS mime table often lacks these.
+for mime, ext in [
+    ("text/javascript", ".mjs"),
+    ("text/javascript", ".js"),
+    ("application/wasm", ".wasm"),
+    ("application/zip", ".whl"),
+    ("text/x-python", ".py"),
+    ("application/json", ".json"),
+    ("application/json", ".map"),
+]:
+    mimetypes.add_type(mime, ext)
+
+
+def create_app(root: Path = ROOT, data_dir: Path | None = None) -> HeadersAndLog:
+    """Build the ASGI app serving `root`'s index.html and www/, with state kept under `data_dir`."""
+    started = time.monotonic()
+
+    async def index(request: Request) -> FileResponse:
+        return FileResponse(root / "index.html")
+
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse(
+            {"status": "ok", "version": __version__, "uptime_s": round(time.monotonic() - started, 3)}
+        )
+
+    app = Starlette(
+        routes=[
+            Route("/", index),
+            Route("/index.html", index),
+            Route("/api/health", health),
+            Mount("/www", StaticFiles(directory=root / "www", follow_symlink=False), name="www"),
+        ]
+    )
+    app.state.data_dir = data_dir
+    return HeadersAndLog(app)

@@ -1,0 +1,64 @@
+"""Dependencies point one way, and nothing that runs in the browser imports numpy (or any C extension)."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+STDLIB = set(sys.stdlib_module_names)
+ALLOWED = {
+    "py_shared": STDLIB | {"py_shared", "tinygrad"},
+    "py_browser": STDLIB | {"py_shared", "py_browser", "tinygrad", "js", "pyodide", "pyodide_js", "pyscript"},
+    "www": STDLIB | {"py_browser", "js", "pyodide", "pyodide_js", "pyscript"},
+}
+FORBIDDEN = {"server": {"py_browser", "py_cli"}}
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Top-level names of every module a file imports, at any depth (function-local imports too)."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def python_files(folder: str) -> list[Path]:
+    """Our own Python files under `folder` (not what setup downloaded into www/vendor or built into www/dist)."""
+    generated = {ROOT / "www" / "vendor", ROOT / "www" / "dist"}
+    return sorted(p for p in (ROOT / folder).rglob("*.py") if not generated & set(p.parents))
+
+
+@pytest.mark.parametrize("folder", sorted(ALLOWED))
+def test_browser_side_code_imports_only_what_pyodide_has(folder: str) -> None:
+    files = python_files(folder)
+    assert files, f"no Python files under {folder}/"
+    offending = {str(f.relative_to(ROOT)): sorted(imported_modules(f) - ALLOWED[folder]) for f in files}
+    offending = {f: mods for f, mods in offending.items() if mods}
+    assert offending == {}, f"imports that cannot load in Pyodide offline: {offending}"
+
+
+def test_the_scan_catches_numpy(tmp_path: Path) -> None:
+    sneaky = tmp_path / "sneaky.py"
+    sneaky.write_text("def f():\n    from numpy import zeros\n    import numpy.linalg as la\n")
+    assert imported_modules(sneaky) - ALLOWED["py_shared"] == {"numpy"}
+
+
+def test_server_does_not_import_clients() -> None:
+    for f in python_files("server"):
+        assert not imported_modules(f) & FORBIDDEN["server"], f
+
+
+def test_py_shared_imports_with_numpy_unavailable() -> None:
+    modules = [".".join(p.relative_to(ROOT).with_suffix("").parts) for p in python_files("py_shared")]
+    code = "import sys; sys.modules['numpy'] = None\n" + "".join(f"import {m}\n" for m in modules)
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

@@ -1,0 +1,66 @@
+// Main-thread glue: check the browser can run PyDisco, then start the Python worker that does the rest.
+// Everything after this file is Python (www/worker.py, then py_browser) running off the main thread.
+
+const statusEl = document.getElementById("status");
+const progressEl = document.getElementById("progress");
+
+function progress(text) {
+  progressEl.textContent = text;
+}
+
+function fail(message) {
+  statusEl.dataset.state = "error";
+  if (!statusEl.dataset.webgpu) statusEl.dataset.webgpu = "none";
+  progressEl.textContent = message;
+}
+
+// What this browser lacks among the features PyDisco cannot work without, in plain words.
+async function missingFeatures() {
+  const missing = [];
+  if (!("gpu" in navigator)) {
+    missing.push("WebGPU (to train on this device's graphics processor)");
+  } else if (!(await navigator.gpu.requestAdapter().catch(() => null))) {
+    missing.push("a WebGPU adapter (WebGPU exists here but is turned off or has no usable GPU)");
+  }
+  if (typeof WebAssembly.Suspending !== "function") {
+    missing.push("JavaScript Promise Integration, JSPI (lets Python wait for the GPU)");
+  }
+  if (!self.crossOriginIsolated) {
+    missing.push("cross-origin isolation (the server must send COOP/COEP headers)");
+  }
+  return missing;
+}
+
+async function boot() {
+  progress("Checking browser features…");
+  const missing = await missingFeatures();
+  if (missing.length) {
+    fail(
+      "This browser cannot run PyDisco. It lacks:\n• " + missing.join("\n• ") +
+      "\nUse a recent Chrome or Edge (version 137 or newer) on a desktop or on Android, " +
+      "with hardware acceleration enabled."
+    );
+    return;
+  }
+  const runtime = await (await fetch("/www/dist/runtime.json")).json();
+  progress("Starting Python (Pyodide) and installing tinygrad and PyDisco…");
+  // Everything the worker loads comes from this server: `interpreter` points at our copy of Pyodide (PyScript
+  // would otherwise take it from a CDN) and `packages` are our wheels, installed by micropip.
+  const absolute = (path) => new URL(path, location.href).href;
+  const config = { interpreter: absolute(runtime.pyodide), packages: runtime.wheels.map(absolute) };
+  // A handle for the console and for tests; the worker exports its API on worker.sync once it has started.
+  window.pydisco = { runtime, config, worker: null };
+  const script = document.createElement("script");
+  script.type = "py";
+  script.setAttribute("worker", "");
+  script.setAttribute("name", "pydisco");
+  script.src = "/www/worker.py";
+  script.setAttribute("config", JSON.stringify(config));
+  document.body.append(script);
+  // PyScript's own bootstrap gives worker scripts the `pyscript` module (DOM access from the worker).
+  await import(`${runtime.pyscript}/core.js`);
+  while (!script.xworker) await new Promise((r) => setTimeout(r, 50));
+  window.pydisco.worker = await script.xworker.ready;
+}
+
+boot().catch((e) => fail(`PyDisco failed to start: ${e?.message || e}`));
