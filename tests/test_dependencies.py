@@ -32,7 +32,7 @@ def imported_modules(path: Path) -> set[str]:
 
 
 def python_files(folder: str) -> list[Path]:
-    """Our own Python files under `folder` (not what setup downloaded into www/vendor or built into www/dist)."""
+    """Our own Python files under `folder`, not what setup put into www/vendor or www/dist."""
     generated = {ROOT / "www" / "vendor", ROOT / "www" / "dist"}
     return sorted(p for p in (ROOT / folder).rglob("*.py") if not generated & set(p.parents))
 
