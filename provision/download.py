@@ -52,8 +52,7 @@ def fetch(artefact: Artefact, cache: Path) -> Path:
         actual = sha256_of(got)
         if actual != artefact.sha256:
             raise DownloadError(
-                f"{artefact.filename}: sha256 {actual} does not match the pinned {artefact.sha256}; "
-                "refusing it"
+                f"{artefact.filename}: sha256 {actual} does not match the pinned {artefact.sha256}; refusing it"
             )
         got.replace(target)
     return target

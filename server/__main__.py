@@ -51,15 +51,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m server", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for all)")
     parser.add_argument("--port", type=int, default=8080)
-    parser.add_argument(
-        "--data-dir", type=Path, default=ROOT / "data", help="where tasks and models are kept"
-    )
+    parser.add_argument("--data-dir", type=Path, default=ROOT / "data", help="where tasks and models are kept")
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     args = parser.parse_args(argv)
 
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if problem := missing_runtime(ROOT):
         raise SystemExit(f"error: the browser runtime is not set up ({problem}). Run `make setup` first.")
     args.data_dir.mkdir(parents=True, exist_ok=True)

@@ -38,9 +38,7 @@ def create_app(root: Path = ROOT, data_dir: Path | None = None) -> HeadersAndLog
         return FileResponse(root / "index.html")
 
     async def health(request: Request) -> JSONResponse:
-        return JSONResponse(
-            {"status": "ok", "version": __version__, "uptime_s": round(time.monotonic() - started, 3)}
-        )
+        return JSONResponse({"status": "ok", "version": __version__, "uptime_s": round(time.monotonic() - started, 3)})
 
     app = Starlette(
         routes=[

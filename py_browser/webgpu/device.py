@@ -20,9 +20,7 @@ class WebGpuProgram(Program["WebGpuDevice"]):
         # the signature lists buffers first, then symbolic variables (shape ())
         self.n_uniform = sum(1 for *_, shape in obj.signature if shape == ())
         self.n_storage = len(obj.signature) - self.n_uniform
-        self.handle = bridge.wait(
-            bridge.helper.compile(obj.name, obj.lib.decode(), self.n_storage, self.n_uniform)
-        )
+        self.handle = bridge.wait(bridge.helper.compile(obj.name, obj.lib.decode(), self.n_storage, self.n_uniform))
 
     def __call__(
         self,
@@ -77,9 +75,7 @@ class WebGpuDevice(Compiled):
         if bridge.helper is None:
             raise RuntimeError("WebGPU is not initialised: call `await py_browser.webgpu.install()` first")
         arch = "shader-f16" if "shader-f16" in bridge.summary.get("features", []) else None
-        super().__init__(
-            device, WebGpuAllocator(self), [WGSLRenderer], WebGpuProgram, graph=WebGpuGraph, arch=arch
-        )
+        super().__init__(device, WebGpuAllocator(self), [WGSLRenderer], WebGpuProgram, graph=WebGpuGraph, arch=arch)
 
     def synchronize(self) -> None:
         bridge.wait(bridge.helper.sync())

@@ -35,9 +35,7 @@ class WebGpuGraph(GraphRunner):
                 self.input_slots.append((j, [(info.globals.index(pos), iidx) for pos, iidx in replace]))
         self.handle = bridge.helper.createBatch(to_js(kernels))
 
-    def __call__(
-        self, input_uops: tuple[UOp, ...], var_vals: dict[str, int], wait: bool = False
-    ) -> float | None:
+    def __call__(self, input_uops: tuple[UOp, ...], var_vals: dict[str, int], wait: bool = False) -> float | None:
         updates: list[int] = []
         for j, slots in self.input_slots:
             for slot, iidx in slots:

@@ -47,9 +47,7 @@ def test_without_webgpu_the_page_explains_what_is_missing(server_url: str) -> No
 def test_without_jspi_the_page_explains_what_is_missing(server_url: str) -> None:
     # Chromium 156 cannot turn JSPI off; a browser without it (Safari, older Chrome) looks like this
     with chromium() as driver:
-        driver.execute_cdp_cmd(
-            "Page.addScriptToEvaluateOnNewDocument", {"source": "delete WebAssembly.Suspending;"}
-        )
+        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": "delete WebAssembly.Suspending;"})
         driver.get(server_url + "/")
         assert wait_for_state(driver, timeout=60) == "error"
         message = driver.find_element("id", "status").text

@@ -69,9 +69,7 @@ def test_a_wrong_hash_is_refused_and_nothing_is_kept(tmp_path: Path) -> None:
     assert not (tmp_path / TINYGRAD.filename).exists()
 
 
-def test_a_verified_cached_file_is_not_downloaded_again(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_verified_cached_file_is_not_downloaded_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     shutil.copyfile(CACHE / PYSCRIPT.filename, tmp_path / PYSCRIPT.filename)
     monkeypatch.setenv("PATH", "")  # no npm: any download attempt would fail
     assert fetch(PYSCRIPT, tmp_path) == tmp_path / PYSCRIPT.filename
@@ -84,7 +82,5 @@ def test_a_corrupt_cached_file_is_replaced(tmp_path: Path) -> None:
 
 
 def test_second_setup_run_downloads_nothing() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "provision"], cwd=ROOT, capture_output=True, text=True, check=True
-    )
+    result = subprocess.run([sys.executable, "-m", "provision"], cwd=ROOT, capture_output=True, text=True, check=True)
     assert "downloading" not in result.stdout

@@ -57,9 +57,7 @@ def test_health_reports_version_and_uptime(server: tuple[str, Path]) -> None:
         ("/www/dist/runtime.json", "application/json"),
     ],
 )
-def test_app_files_have_their_types_and_isolation_headers(
-    server: tuple[str, Path], path: str, mime: str
-) -> None:
+def test_app_files_have_their_types_and_isolation_headers(server: tuple[str, Path], path: str, mime: str) -> None:
     status, headers, _ = fetch(server[0] + path)
     assert status == 200
     assert headers["content-type"].split(";")[0] == mime

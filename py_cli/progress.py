@@ -1,0 +1,31 @@
+"""A one-line progress bar on stderr (redrawn in place on a terminal, one line per report otherwise)."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from py_shared.training.trainer import EpochMetrics, Progress
+
+
+class ProgressBar:
+    """Shows training progress and one summary line per epoch."""
+
+    def __init__(self, stream: TextIO = sys.stderr, width: int = 24) -> None:
+        self.stream, self.width = stream, width
+        self.tty = stream.isatty()
+
+    def progress(self, p: Progress) -> None:
+        filled = round(self.width * p.step / p.steps)
+        bar = "#" * filled + "-" * (self.width - filled)
+        line = f"epoch {p.epoch}/{p.epochs} [{bar}] {p.step}/{p.steps} loss {p.loss:.4f} acc {p.accuracy:.3f}"
+        if self.tty:
+            self.stream.write("\r" + line)
+        elif p.step == p.steps:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def epoch(self, m: EpochMetrics) -> None:
+        val = f"val_loss {m.val_loss:.4f} val_acc {m.val_accuracy:.3f}" if m.val_loss is not None else "no validation"
+        self.stream.write(("\n" if self.tty else "") + f"epoch {m.epoch}: {val} ({m.seconds:.1f} s)\n")
+        self.stream.flush()

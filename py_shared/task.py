@@ -1,0 +1,253 @@
+"""A task: what is learnt, from which data, by which model, how, and with which privacy — as frozen dataclasses.
+
+DISCO's fields all have a home here: epochs, roundDuration (training.round_duration/round_unit), batchSize,
+validationSplit, learningRate, inputColumns/outputColumn/categoricalColumns (TabularData), IMAGE_H/W and
+LABEL_LIST (ImageData), maxSequenceLength and tokenizer (TextData), scheme, aggregationStrategy
+(aggregator), minNbOfParticipants, clippingRadius and noiseScale (privacy). JSON goes through task_from_json,
+which names every bad field.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+from py_shared.typed_json import JSON, from_json, to_json
+
+Scheme = Literal["local", "federated", "decentralized"]
+Aggregator = Literal["fedavg", "fedprox", "median", "trimmed_mean", "centered_clipping", "krum", "multi_krum"]
+Optimizer = Literal["sgd", "adam", "adamw"]
+MISSING_TOKENS = ("", "NA", "N/A", "NaN", "nan", "null", "?")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TabularData:
+    """A CSV with a header: numeric and categorical feature columns and one label column."""
+
+    kind: Literal["tabular"] = "tabular"
+    feature_columns: tuple[str, ...]
+    label_column: str
+    label_values: tuple[str, ...]  # the classes as written in the CSV, in output order
+    categorical: dict[str, tuple[str, ...]] = field(default_factory=dict)  # column -> vocabulary
+    normalize: bool = True  # standardise numeric columns with training-split statistics
+    missing_tokens: tuple[str, ...] = MISSING_TOKENS
+
+    def problems(self) -> Iterator[str]:
+        if not self.feature_columns:
+            yield "feature_columns: at least one column is needed"
+        if len(set(self.feature_columns)) != len(self.feature_columns):
+            yield "feature_columns: a column is listed twice"
+        if self.label_column in self.feature_columns:
+            yield f"label_column: {self.label_column!r} is also a feature column"
+        if len(set(self.label_values)) < 2 or len(set(self.label_values)) != len(self.label_values):
+            yield "label_values: at least two distinct classes are needed"
+        for column, vocabulary in self.categorical.items():
+            if column not in self.feature_columns:
+                yield f"categorical.{column}: not one of the feature columns"
+            if not vocabulary or len(set(vocabulary)) != len(vocabulary):
+                yield f"categorical.{column}: the vocabulary must be non-empty and without repeats"
+
+    @property
+    def numeric_columns(self) -> tuple[str, ...]:
+        """Feature columns read as numbers, in feature order."""
+        return tuple(c for c in self.feature_columns if c not in self.categorical)
+
+    @property
+    def input_size(self) -> int:
+        """Width of an encoded row: one per numeric column, one-hot per categorical value."""
+        return sum(len(self.categorical[c]) if c in self.categorical else 1 for c in self.feature_columns)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImageData:
+    """Images resized to width x height with 1 (grey) or 3 (RGB) channels, one label each."""
+
+    kind: Literal["image"] = "image"
+    width: int
+    height: int
+    channels: Literal[1, 3] = 1
+    labels: tuple[str, ...]
+
+    def problems(self) -> Iterator[str]:
+        for name in ("width", "height"):
+            if not 1 <= getattr(self, name) <= 1024:
+                yield f"{name}: must be between 1 and 1024"
+        if len(set(self.labels)) < 2 or len(set(self.labels)) != len(self.labels):
+            yield "labels: at least two distinct labels are needed"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TextData:
+    """Plain text cut into windows of context_length tokens, for next-token prediction."""
+
+    kind: Literal["text"] = "text"
+    tokenizer: Literal["gpt2-bpe", "char"]
+    context_length: int
+    alphabet: str = ""  # the char tokenizer's characters; anything else maps to one "unknown" token
+
+    def problems(self) -> Iterator[str]:
+        if not 2 <= self.context_length <= 4096:
+            yield "context_length: must be between 2 and 4096"
+        if self.tokenizer == "char" and len(set(self.alphabet)) < 2:
+            yield "alphabet: the char tokenizer needs at least two distinct characters"
+        if len(set(self.alphabet)) != len(self.alphabet):
+            yield "alphabet: a character is listed twice"
+
+
+@dataclass(frozen=True, kw_only=True)
+class MLPModel:
+    """Fully connected layers with ReLU between them."""
+
+    kind: Literal["mlp"] = "mlp"
+    hidden: tuple[int, ...] = (64, 32)
+
+    def problems(self) -> Iterator[str]:
+        if any(h < 1 for h in self.hidden):
+            yield "hidden: sizes must be positive"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConvLayer:
+    """A same-padded convolution with ReLU, then max-pooling by `pool` (1: none)."""
+
+    channels: int
+    kernel: int = 3
+    pool: int = 2
+
+    def problems(self) -> Iterator[str]:
+        if self.channels < 1:
+            yield "channels: must be positive"
+        if self.kernel < 1 or self.kernel % 2 == 0:
+            yield "kernel: must be a positive odd number"
+        if self.pool < 1:
+            yield "pool: must be at least 1"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CNNModel:
+    """Convolution blocks, flattened into fully connected layers."""
+
+    kind: Literal["cnn"] = "cnn"
+    conv: tuple[ConvLayer, ...]
+    dense: tuple[int, ...] = (64,)
+
+    def problems(self) -> Iterator[str]:
+        if not self.conv:
+            yield "conv: at least one convolution layer is needed"
+        if any(d < 1 for d in self.dense):
+            yield "dense: sizes must be positive"
+
+
+@dataclass(frozen=True, kw_only=True)
+class GPTModel:
+    """A decoder-only transformer with learnt positions and tied input/output embeddings."""
+
+    kind: Literal["gpt"] = "gpt"
+    layers: int = 2
+    heads: int = 4
+    embed: int = 64
+
+    def problems(self) -> Iterator[str]:
+        for name in ("layers", "heads", "embed"):
+            if getattr(self, name) < 1:
+                yield f"{name}: must be positive"
+        if self.heads >= 1 and self.embed % self.heads:
+            yield f"heads: {self.heads} heads do not divide embed={self.embed}"
+
+
+DataSpec = TabularData | ImageData | TextData
+ModelSpec = MLPModel | CNNModel | GPTModel
+
+
+@dataclass(frozen=True, kw_only=True)
+class Training:
+    """Local training: its length, batching, optimizer, validation split, and how long a round is."""
+
+    epochs: int = 10
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    optimizer: Optimizer = "adam"
+    momentum: float = 0.9  # sgd only
+    weight_decay: float = 0.0
+    validation_fraction: float = 0.2
+    round_duration: int = 1  # local work between two exchanges of weights ...
+    round_unit: Literal["batches", "epochs"] = "epochs"  # ... counted in batches or epochs
+    seed: int = 0  # initial weights, validation split and shuffling
+
+    def problems(self) -> Iterator[str]:
+        for name in ("epochs", "batch_size", "round_duration"):
+            if getattr(self, name) < 1:
+                yield f"{name}: must be at least 1"
+        if not self.learning_rate > 0:
+            yield "learning_rate: must be positive"
+        if not 0 <= self.validation_fraction < 1:
+            yield "validation_fraction: must be in [0, 1)"
+        if not 0 <= self.momentum < 1:
+            yield "momentum: must be in [0, 1)"
+        if self.weight_decay < 0:
+            yield "weight_decay: must not be negative"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Privacy:
+    """Differential privacy of each update: clip to L2 norm clip_norm, add N(0, (noise_multiplier*clip_norm)^2)."""
+
+    clip_norm: float = 0.0  # 0: no clipping
+    noise_multiplier: float = 0.0  # 0: no noise
+    delta: float = 1e-5  # the delta of the reported (epsilon, delta)
+
+    def problems(self) -> Iterator[str]:
+        for name in ("clip_norm", "noise_multiplier"):
+            if getattr(self, name) < 0:
+                yield f"{name}: must not be negative"
+        if self.noise_multiplier > 0 and self.clip_norm <= 0:
+            yield "noise_multiplier: noise needs a positive clip_norm (the noise scales with it)"
+        if not 0 < self.delta < 1:
+            yield "delta: must be in (0, 1)"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskDefinition:
+    """Everything participants agree on before training together."""
+
+    id: str
+    title: str
+    description: str = ""
+    data: DataSpec
+    model: ModelSpec
+    training: Training = Training()
+    scheme: Scheme = "local"
+    min_participants: int = 1
+    aggregator: Aggregator = "fedavg"
+    privacy: Privacy = Privacy()
+    secure_aggregation: bool = False
+
+    @property
+    def data_type(self) -> str:
+        """ "tabular", "image" or "text"."""
+        return self.data.kind
+
+    def problems(self) -> Iterator[str]:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", self.id):
+            yield "id: use 1-64 lowercase letters, digits, '-' or '_'"
+        if not self.title.strip():
+            yield "title: must not be empty"
+        if self.min_participants < 1:
+            yield "min_participants: must be at least 1"
+        if self.secure_aggregation and self.scheme == "local":
+            yield "secure_aggregation: needs a federated or decentralized scheme"
+        fits = {"tabular": ("mlp",), "image": ("cnn", "mlp"), "text": ("gpt",)}[self.data.kind]
+        if self.model.kind not in fits:
+            yield f"model.kind: a {self.model.kind!r} model cannot learn from {self.data.kind} data"
+
+
+def task_from_json(data: JSON) -> TaskDefinition:
+    """Validate and build a task from its JSON value; raises typed_json.ValidationError naming every problem."""
+    return from_json(TaskDefinition, data, "task")
+
+
+def task_to_json(task: TaskDefinition) -> JSON:
+    """The task as a JSON value that task_from_json reads back identically."""
+    return to_json(task)

@@ -1,0 +1,1 @@
+"""Local training: data on the device, TinyJit steps, metrics, and the hooks collaborative schemes plug into."""

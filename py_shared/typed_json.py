@@ -1,0 +1,173 @@
+"""Frozen dataclasses <-> JSON values, validated in one place: every problem is named by its path.
+
+Supported field types: bool, int, float, str, Literal[...], tuple[X, ...], dict[str, X], X | None, nested
+dataclasses, and unions of dataclasses told apart by a `kind: Literal[...]` field. A dataclass may define
+`problems(self) -> Iterator[str]` for checks across fields; its messages are prefixed with the dataclass's path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import types
+import typing
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
+
+T = TypeVar("T")
+JSON = Any  # what json.loads returns
+
+
+class ValidationError(ValueError):
+    """A JSON value does not describe a valid object; `problems` lists each one as 'path: message'."""
+
+    def __init__(self, what: str, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(f"invalid {what}: " + "; ".join(problems))
+
+
+def to_json(value: Any) -> JSON:
+    """A dataclass (or container of them) as plain JSON values: dicts, lists, str, numbers, bool, None."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (tuple, list)):
+        return [to_json(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): to_json(v) for k, v in value.items()}
+    return value
+
+
+def from_json(cls: type[T], data: JSON, what: str = "") -> T:
+    """Build `cls` from `data`, or raise ValidationError naming every problem found."""
+    problems: list[str] = []
+    result = _decode(cls, data, what or cls.__name__, problems)
+    if problems:
+        raise ValidationError(what or cls.__name__, problems)
+    return typing.cast(T, result)
+
+
+def _is_union(tp: Any) -> bool:
+    return get_origin(tp) in (Union, types.UnionType)
+
+
+def _kind_of(cls: type) -> tuple[str, ...]:
+    hint = get_type_hints(cls).get("kind")
+    return tuple(get_args(hint)) if get_origin(hint) is Literal else ()
+
+
+def _decode(tp: Any, data: JSON, path: str, problems: list[str]) -> Any:
+    origin = get_origin(tp)
+    if _is_union(tp):
+        options = [a for a in get_args(tp) if a is not type(None)]
+        if data is None:
+            if type(None) in get_args(tp):
+                return None
+            problems.append(f"{path}: required")
+            return None
+        if len(options) == 1:
+            return _decode(options[0], data, path, problems)
+        return _decode_tagged(options, data, path, problems)
+    if dataclasses.is_dataclass(tp):
+        return _decode_dataclass(typing.cast(type, tp), data, path, problems)
+    if origin is Literal:
+        allowed = get_args(tp)
+        if data not in allowed or (isinstance(data, bool) and not any(isinstance(a, bool) for a in allowed)):
+            problems.append(f"{path}: must be one of {', '.join(map(repr, allowed))}, got {data!r}")
+        return data
+    if origin is tuple:
+        if not isinstance(data, list):
+            problems.append(f"{path}: must be a list, got {type(data).__name__}")
+            return ()
+        (item,) = [a for a in get_args(tp) if a is not Ellipsis]
+        return tuple(_decode(item, v, f"{path}[{i}]", problems) for i, v in enumerate(data))
+    if origin is dict:
+        if not isinstance(data, dict):
+            problems.append(f"{path}: must be an object, got {type(data).__name__}")
+            return {}
+        _, value_type = get_args(tp)
+        return {str(k): _decode(value_type, v, f"{path}.{k}", problems) for k, v in data.items()}
+    return _decode_scalar(tp, data, path, problems)
+
+
+def _decode_scalar(tp: Any, data: JSON, path: str, problems: list[str]) -> Any:
+    if tp is bool:
+        ok = isinstance(data, bool)
+    elif tp is int:
+        ok = isinstance(data, int) and not isinstance(data, bool)
+    elif tp is float:
+        ok = isinstance(data, (int, float)) and not isinstance(data, bool)
+        if ok and not math.isfinite(data):
+            problems.append(f"{path}: must be a finite number, got {data!r}")
+            return data
+        data = float(data) if ok else data
+    elif tp is str:
+        ok = isinstance(data, str)
+    else:
+        raise TypeError(f"typed_json cannot decode {tp!r} (at {path})")
+    if not ok:
+        problems.append(f"{path}: must be {_type_name(tp)}, got {_json_type(data)}")
+    return data
+
+
+def _decode_tagged(options: list[Any], data: JSON, path: str, problems: list[str]) -> Any:
+    by_kind = {kind: cls for cls in options for kind in _kind_of(cls)}
+    kind = data.get("kind") if isinstance(data, dict) else None
+    if kind not in by_kind:
+        problems.append(f"{path}.kind: must be one of {', '.join(map(repr, by_kind))}, got {kind!r}")
+        return None
+    return _decode_dataclass(by_kind[kind], data, path, problems)
+
+
+def _decode_dataclass(cls: type, data: JSON, path: str, problems: list[str]) -> Any:
+    if not isinstance(data, dict):
+        problems.append(f"{path}: must be an object, got {_json_type(data)}")
+        return None
+    hints = get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for unknown in sorted(set(data) - set(fields)):
+        problems.append(f"{path}.{unknown}: unknown field")
+    before = len(problems)
+    values: dict[str, Any] = {}
+    bad: set[str] = set()
+    for name, field in fields.items():
+        if name in data:
+            mark = len(problems)
+            values[name] = _decode(hints[name], data[name], f"{path}.{name}", problems)
+            if len(problems) > mark:  # the checks below see its default (or None) instead
+                values[name], bad = _default(field), bad | {name}
+        elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+            problems.append(f"{path}.{name}: required")
+            values[name], bad = None, bad | {name}
+    obj = cls(**values)
+    if hasattr(obj, "problems"):
+        # Cross-field checks run even when some fields were bad, so that one error names every problem. A bad
+        # field gets no second complaint, and checks after one that trips over a None field are skipped.
+        try:
+            for problem in obj.problems():
+                if re.split(r"[.:\[]", problem, maxsplit=1)[0] not in bad:
+                    problems.append(f"{path}.{problem}")
+        except (AttributeError, TypeError):
+            pass
+    return obj if len(problems) == before else None
+
+
+def _default(field: dataclasses.Field[Any]) -> Any:
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return None
+
+
+def _type_name(tp: Any) -> str:
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[tp]
+
+
+def _json_type(data: JSON) -> str:
+    if data is None:
+        return "null"
+    if isinstance(data, bool):
+        return "a boolean"
+    return {dict: "an object", list: "a list", str: "a string", int: "a number", float: "a number"}.get(
+        type(data), type(data).__name__
+    )
