@@ -45,8 +45,13 @@ unit: setup
 browser-test: setup browser-packages
 	$(PY) -m pytest -m browser
 
+# every benchmark; each prints JSON lines (PyTorch comes with the bench extra, TF.js is fetched by its bench)
 bench: setup browser-packages
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
 	$(PY) -m bench.webgpu_dispatch
+	$(PY) -m bench.page_boot
+	$(PY) -m bench.cpu_train
+	$(PY) -m bench.browser_train
 
 clean:
 	rm -rf $(VENV) .cache www/vendor www/dist build *.egg-info

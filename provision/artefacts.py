@@ -9,11 +9,12 @@ from dataclasses import dataclass
 class Artefact:
     """One file from a registry: `kind` is the client that fetches it, `spec` what we ask that client for."""
 
-    kind: str  # "npm" | "pypi"
+    kind: str  # "npm" | "pypi" | "deb"
     spec: str
     filename: str
     sha256: str
-    python_version: str = ""  # pip's --python-version, for wheels meant for Pyodide's interpreter
+    python_version: str = ""  # pip's --python-version, for wheels meant for another interpreter (Pyodide's)
+    platform: str = ""  # pip's --platform, for a binary wheel we only unzip data from (the same file everywhere)
 
 
 PYODIDE_VERSION = "314.0.7"

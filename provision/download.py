@@ -31,7 +31,11 @@ def _client_command(artefact: Artefact, dest: Path) -> list[str]:
         cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:"]
         if artefact.python_version:
             cmd += ["--python-version", artefact.python_version]
+        if artefact.platform:
+            cmd += ["--platform", artefact.platform, "--implementation", "cp"]
         return [*cmd, "--dest", str(dest), artefact.spec]
+    if artefact.kind == "deb":  # apt-get download names its file itself and needs no root
+        return ["sh", "-c", f'cd "{dest}" && apt-get download -q "{artefact.spec}"']
     raise DownloadError(f"unknown artefact kind {artefact.kind!r} for {artefact.spec}")
 
 

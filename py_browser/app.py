@@ -6,6 +6,8 @@ import sys
 
 from pyscript import document
 
+panel: object = None  # the UI's event handlers live as long as this reference
+
 
 def progress(text: str) -> None:
     """Show one line of progress under the status indicator."""
@@ -57,4 +59,8 @@ async def start() -> None:
             "tinygrad": getattr(tinygrad, "__version__", "0.14.0"),
         }
     )
+    global panel
+    from py_browser.local_training import LocalTrainingPanel
+
+    panel = LocalTrainingPanel()  # wired before "ready": a test (or a quick user) may act at once
     set_state("ready", "Ready.", webgpu=adapter["description"])

@@ -47,12 +47,12 @@ def titanic_like_task(epochs: int = 15) -> TaskDefinition:
     )
 
 
-def digits_folder(folder: Path, per_digit: int, size: int = 28, seed: int = 0) -> Path:
-    """Digits 0-9 drawn with a font at random sizes, positions and angles, with noise; labels in labels.csv."""
+def digits_folder(folder: Path, per_digit: int, size: int = 28, seed: int = 0, digits: int = 10) -> Path:
+    """Digits 0..digits-1 drawn with a font at random sizes, positions and angles, with noise; labels in labels.csv."""
     rng = random.Random(seed)
     folder.mkdir(parents=True, exist_ok=True)
     rows = ["filename,label"]
-    for digit in range(10):
+    for digit in range(digits):
         for k in range(per_digit):
             canvas = Image.new("L", (size * 2, size * 2), 0)
             font = ImageFont.load_default(size=rng.randint(int(size * 0.7), int(size * 0.95)))
@@ -72,11 +72,11 @@ def digits_folder(folder: Path, per_digit: int, size: int = 28, seed: int = 0) -
     return folder
 
 
-def digits_task(epochs: int = 20, size: int = 28) -> TaskDefinition:
+def digits_task(epochs: int = 20, size: int = 28, digits: int = 10, learning_rate: float = 0.003) -> TaskDefinition:
     return TaskDefinition(
         id="digits",
         title="Digits",
-        data=ImageData(width=size, height=size, channels=1, labels=tuple("0123456789")),
+        data=ImageData(width=size, height=size, channels=1, labels=tuple(str(d) for d in range(digits))),
         model=CNNModel(conv=(ConvLayer(channels=8), ConvLayer(channels=16)), dense=(64,)),
-        training=Training(epochs=epochs, batch_size=32, learning_rate=0.003),
+        training=Training(epochs=epochs, batch_size=32, learning_rate=learning_rate),
     )

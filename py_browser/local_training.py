@@ -1,0 +1,177 @@
+"""The "Train on this device" panel: pick a task file and data, train with progress, cancel, download the model."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import js
+from pyodide.ffi import create_proxy, to_js
+from pyscript import document, window
+
+from py_browser import files
+from py_shared.data.examples import DataError
+from py_shared.models import build_model
+from py_shared.safetensors_file import model_to_safetensors
+from py_shared.task import TaskDefinition, task_from_json
+from py_shared.training.pipeline import prepare_data
+from py_shared.training.trainer import CancelToken, EpochMetrics, Progress, Trainer, TrainingCancelled
+from py_shared.typed_json import ValidationError
+
+
+def _element(element_id: str) -> Any:
+    return document.getElementById(element_id)
+
+
+def describe(task: TaskDefinition) -> str:
+    """One line saying what the task trains, for the person choosing it."""
+    t = task.training
+    return (
+        f"{task.title}: a {task.model.kind.upper()} on {task.data_type} data, {t.epochs} epochs, "
+        f"batch {t.batch_size}, {t.optimizer} at {t.learning_rate:g}."
+    )
+
+
+class LocalTrainingPanel:
+    """Wires the panel's elements to a Trainer running in this worker."""
+
+    def __init__(self) -> None:
+        self.task: TaskDefinition | None = None
+        self.cancel_token: CancelToken | None = None
+        self.model_bytes: bytes | None = None
+        self._running: set[asyncio.Future[None]] = set()
+        self.runs = 0
+        self._proxies = [
+            self._listen("task-file", "change", self.on_task_file),
+            self._listen("data-files", "change", self.on_data_files),
+            self._listen("train-start", "click", self.on_start),
+            self._listen("train-cancel", "click", self.on_cancel),
+            self._listen("train-download", "click", self.on_download),
+        ]
+        _element("train").hidden = False
+
+    def _listen(self, element_id: str, event: str, handler: Any) -> Any:
+        def run(event: Any) -> None:
+            result = handler(event)
+            if asyncio.iscoroutine(result):  # keep the task referenced until it ends, or it may be collected
+                task = asyncio.ensure_future(result)
+                self._running.add(task)
+                task.add_done_callback(self._running.discard)
+
+        proxy = create_proxy(run)
+        _element(element_id).addEventListener(event, proxy)
+        return proxy
+
+    def message(self, text: str) -> None:
+        _element("train-message").textContent = text
+
+    def result(self, state: str, text: str, **data: float) -> None:
+        """The outcome line: data-state is idle, running, done, error or cancelled, data-run counts the runs, and
+        data-val-accuracy, data-val-loss and data-seconds hold the figures of a finished run."""
+        element = _element("train-result")
+        element.dataset.state = state
+        for key, value in data.items():
+            element.setAttribute("data-" + key.replace("_", "-"), f"{value:.6g}")
+        element.textContent = text
+
+    def _ready(self) -> None:
+        _element("train-start").disabled = self.task is None or _element("data-files").files.length == 0
+
+    async def on_task_file(self, event: Any) -> None:
+        chosen = _element("task-file").files
+        self.task = None
+        if chosen.length:
+            try:
+                self.task = task_from_json(json.loads(await files.file_text(chosen.item(0))))
+                _element("task-summary").textContent = describe(self.task)
+            except (ValueError, DataError) as e:  # JSONDecodeError and ValidationError are ValueErrors
+                _element("task-summary").textContent = f"This task file cannot be used: {e}"
+        self._ready()
+
+    def on_data_files(self, event: Any) -> None:
+        chosen = _element("data-files").files
+        names = [chosen.item(i).name for i in range(chosen.length)]
+        size = sum(chosen.item(i).size for i in range(chosen.length))
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        _element("data-summary").textContent = f"{len(names)} file(s), {size / 1024:.1f} kB: {shown}" if names else ""
+        self._ready()
+
+    def on_cancel(self, event: Any) -> None:
+        if self.cancel_token is not None:
+            self.cancel_token.cancel()
+            self.message("Cancelling after the current step…")
+
+    async def on_start(self, event: Any) -> None:
+        if self.task is None or self.cancel_token is not None:
+            return
+        task, self.cancel_token = self.task, CancelToken()
+        for element_id, disabled in [("train-start", True), ("train-cancel", False)]:
+            _element(element_id).disabled = disabled
+        _element("train-download").hidden = True
+        _element("train-epochs").querySelector("tbody").replaceChildren()
+        self.runs += 1
+        _element("train-result").setAttribute("data-run", str(self.runs))
+        self.result("running", "Training…")
+        try:
+            await self._train(task, self.cancel_token)
+        except TrainingCancelled:
+            self.result("cancelled", "Training was cancelled.")
+        except (DataError, ValidationError, ValueError) as e:
+            self.result("error", f"Cannot train: {e}")
+        finally:
+            self.cancel_token = None
+            _element("train-cancel").disabled = True
+            self._ready()
+
+    async def _train(self, task: TaskDefinition, cancel: CancelToken) -> None:
+        started = time.perf_counter()
+        self.message("Reading your data…")
+        source = await files.read_source(task, _element("data-files").files, self.message)
+        data = prepare_data(task, source)
+        self.message(f"{data.summary}. Compiling the model for this GPU (the first step takes longest)…")
+        model = build_model(task)
+        trainer = Trainer(
+            task, model, data.train, data.validation, on_progress=self.on_progress, on_epoch=self.on_epoch
+        )
+        history = await trainer.fit(cancel)
+        last = history[-1]
+        self.model_bytes = model_to_safetensors(model, {"task": task.id})
+        _element("train-download").hidden = False
+        seconds = time.perf_counter() - started
+        if last.val_accuracy is not None and last.val_loss is not None:
+            text = f"Done: validation accuracy {last.val_accuracy:.1%}, loss {last.val_loss:.4f} ({seconds:.0f} s)."
+            self.result("done", text, val_accuracy=last.val_accuracy, val_loss=last.val_loss, seconds=seconds)
+        else:
+            self.result("done", f"Done: training loss {last.train_loss:.4f} ({seconds:.0f} s).", seconds=seconds)
+        self.message("")
+
+    def on_progress(self, p: Progress) -> None:
+        bar = _element("train-progress")
+        bar.value = ((p.epoch - 1) * p.steps + p.step) / (p.epochs * p.steps)
+        self.message(
+            f"Epoch {p.epoch}/{p.epochs}, step {p.step}/{p.steps}: loss {p.loss:.4f}, accuracy {p.accuracy:.1%}"
+        )
+
+    def on_epoch(self, m: EpochMetrics) -> None:
+        table = _element("train-epochs")
+        table.hidden = False
+        row = document.createElement("tr")
+        cells = [str(m.epoch), f"{m.train_loss:.4f}", f"{m.train_accuracy:.1%}"]
+        cells += [f"{m.val_loss:.4f}", f"{m.val_accuracy:.1%}"] if m.val_loss is not None else ["-", "-"]
+        for text in [*cells, f"{m.seconds:.1f} s"]:
+            cell = document.createElement("td")
+            cell.textContent = text
+            row.append(cell)
+        table.querySelector("tbody").append(row)
+
+    def on_download(self, event: Any) -> None:
+        if self.model_bytes is None or self.task is None:
+            return
+        options = to_js({"type": "application/octet-stream"}, dict_converter=js.Object.fromEntries)
+        blob = window.Blob.new([to_js(self.model_bytes)], options)
+        link = document.createElement("a")
+        link.href = window.URL.createObjectURL(blob)
+        link.download = f"{self.task.id}.safetensors"
+        link.click()

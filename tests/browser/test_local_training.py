@@ -1,0 +1,113 @@
+"""Training in the page: a CNN learns from image files on WebGPU, the page stays responsive, errors are plain."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from pathlib import Path
+
+from selenium import webdriver
+
+from py_shared.task import task_to_json
+from tests.fixtures import digits_folder, digits_task, titanic_like_csv, titanic_like_task
+
+TICKS = """
+window.__ticks = [];
+window.__ticker = setInterval(() => window.__ticks.push(performance.now()), 50);
+"""
+
+
+def choose(page: webdriver.Chrome, element_id: str, *paths: Path) -> None:
+    """Choose files in a file input and wait until the page has read the choice (its summary line changes)."""
+    summary = page.find_element("id", {"task-file": "task-summary", "data-files": "data-summary"}[element_id])
+    before = summary.text
+    page.find_element("id", element_id).send_keys("\n".join(str(p) for p in paths))
+    deadline = time.monotonic() + 30
+    expected = paths[0].name if element_id == "data-files" else ""
+    while summary.text in ("", before) or expected not in summary.text:
+        assert time.monotonic() < deadline, f"the page did not take {paths[0].name}"
+        time.sleep(0.1)
+
+
+def start_training(page: webdriver.Chrome) -> None:
+    """Click Train once the page has enabled it (as a person would) and wait until this run has begun."""
+    button, result = page.find_element("id", "train-start"), page.find_element("id", "train-result")
+    runs = int(result.get_attribute("data-run") or 0)
+    deadline = time.monotonic() + 30
+    while not button.is_enabled():
+        assert time.monotonic() < deadline, "the Train button never became enabled"
+        time.sleep(0.1)
+    button.click()
+    while int(result.get_attribute("data-run") or 0) == runs:
+        assert time.monotonic() < deadline, "clicking Train started no run"
+        time.sleep(0.1)
+
+
+def wait_result(page: webdriver.Chrome, timeout: float = 600) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = page.find_element("id", "train-result").get_attribute("data-state")
+        if state in ("done", "error", "cancelled"):
+            return str(state)
+        time.sleep(0.25)
+    raise TimeoutError("training gave no result in time")
+
+
+def test_cnn_learns_from_image_files_while_the_page_stays_responsive(
+    ready_page: webdriver.Chrome, tmp_path: Path
+) -> None:
+    # 4 digit classes, 40 images each, 16x16: chance is 25%
+    folder = digits_folder(tmp_path / "digits", per_digit=40, size=16, digits=4)
+    task = tmp_path / "digits.json"
+    task.write_text(json.dumps(task_to_json(digits_task(epochs=12, size=16, digits=4, learning_rate=0.01))))
+    page = ready_page
+    choose(page, "task-file", task)
+    choose(page, "data-files", folder / "labels.csv", *sorted(folder.glob("*.png")))
+    page.execute_script(TICKS)
+    start_training(page)
+    assert wait_result(page) == "done", page.find_element("id", "train-result").text
+    ticks = page.execute_script("clearInterval(window.__ticker); return window.__ticks")
+    accuracy = float(page.find_element("id", "train-result").get_attribute("data-val-accuracy") or 0)
+    assert accuracy >= 0.6, f"validation accuracy {accuracy} is not clearly above chance (0.25)"
+    rows = page.find_element("id", "train-epochs").find_elements("css selector", "tbody tr")
+    assert len(rows) == 12
+    # the main thread kept ticking all along: training ran in the worker
+    gaps = [b - a for a, b in itertools.pairwise(ticks)]
+    assert len(ticks) > 100 and max(gaps) < 1000, f"longest main-thread stall {max(gaps):.0f} ms"
+    assert page.find_element("id", "train-download").is_displayed()
+
+
+def test_bad_files_get_plain_messages_and_training_can_be_cancelled(
+    ready_page: webdriver.Chrome, tmp_path: Path
+) -> None:
+    page = ready_page
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"id": "x", "title": "X"}')
+    choose(page, "task-file", broken)
+    time.sleep(1)
+    assert "task.data: required" in page.find_element("id", "task-summary").text
+    assert not page.find_element("id", "train-start").is_enabled()
+
+    task = tmp_path / "titanic.json"
+    task.write_text(json.dumps(task_to_json(titanic_like_task(epochs=200))))
+    wrong = tmp_path / "wrong.csv"
+    wrong.write_text("a,b\n1,2\n")
+    choose(page, "task-file", task)
+    choose(page, "data-files", wrong)
+    start_training(page)
+    assert wait_result(page, 60) == "error"
+    assert "wrong.csv: missing column(s) Pclass" in page.find_element("id", "train-result").text
+
+    page.find_element("id", "data-files").clear()
+    good = tmp_path / "passengers.csv"
+    good.write_text(titanic_like_csv(400))
+    choose(page, "data-files", good)
+    start_training(page)
+    deadline = time.monotonic() + 120
+    while "Epoch 2/" not in page.find_element("id", "train-message").text:
+        assert time.monotonic() < deadline, page.find_element("id", "train-result").text
+        time.sleep(0.2)
+    page.find_element("id", "train-cancel").click()
+    assert wait_result(page, 60) == "cancelled", page.find_element("id", "train-result").text
+    assert page.find_element("id", "train-start").is_enabled()  # ready for another run
