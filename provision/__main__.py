@@ -41,6 +41,10 @@ def main() -> int:
         "gpt2_tokenizer": "/" + str(tokenizer.relative_to(ROOT)),
     }
     (dist / "runtime.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    from tasks.prepare.__main__ import main as prepare_examples  # numpy and Pillow: only once the venv exists
+
+    if prepare_examples([]) != 0:
+        return 1
     print(f"browser runtime ready: Pyodide in {pyodide.relative_to(ROOT)}, {len(manifest['wheels'])} wheels")
     return 0
 

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from provision.artefacts import Artefact
+from provision.system import apt_prefix
 
 
 class DownloadError(RuntimeError):
@@ -48,6 +49,10 @@ def fetch(artefact: Artefact, cache: Path) -> Path:
     print(f"  downloading {artefact.spec} ({artefact.kind})", flush=True)
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         result = subprocess.run(_client_command(artefact, Path(tmp)), capture_output=True, text=True)
+        if result.returncode != 0 and artefact.kind == "deb" and (prefix := apt_prefix()) is not None:
+            # a fresh machine has empty package lists: refresh them once and try again
+            subprocess.run([*prefix, "apt-get", "update", "-q"], capture_output=True)
+            result = subprocess.run(_client_command(artefact, Path(tmp)), capture_output=True, text=True)
         got = Path(tmp) / artefact.filename
         if result.returncode != 0 or not got.exists():
             raise DownloadError(

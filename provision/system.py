@@ -32,7 +32,8 @@ def present(check: str) -> bool:
     return os.path.exists(what)
 
 
-def _apt_prefix() -> list[str] | None:
+def apt_prefix() -> list[str] | None:
+    """How to run apt-get here: directly as root, through `sudo -n` otherwise, or None when neither works."""
     if os.geteuid() == 0:
         return []
     if shutil.which("sudo") and subprocess.run(["sudo", "-n", "true"], capture_output=True).returncode == 0:
@@ -49,7 +50,7 @@ def main(needs: list[str]) -> int:
     if not packages:
         return 0
     install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages]
-    prefix = _apt_prefix()
+    prefix = apt_prefix()
     if prefix is None or not shutil.which("apt-get"):
         print(
             f"setup needs these Debian packages: {' '.join(packages)}\n"

@@ -63,4 +63,5 @@ async def start() -> None:
     from py_browser.local_training import LocalTrainingPanel
 
     panel = LocalTrainingPanel()  # wired before "ready": a test (or a quick user) may act at once
+    await panel.load_offered_tasks()
     set_state("ready", "Ready.", webgpu=adapter["description"])

@@ -1,5 +1,6 @@
-"""Reading the user's files in the worker: text, bytes, and images decoded by the browser (canvas), turned into
-py_shared's data sources. The File objects live on the page; only their contents cross into the worker."""
+"""Reading the user's data in the worker: chosen files or a task's example data, images decoded by the browser
+(createImageBitmap + canvas), turned into py_shared's data sources. File objects live on the page; only their
+contents cross into the worker."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ from typing import Any
 import js
 from pyodide.ffi import to_js
 
+from py_shared.data.bundle import labelled_images
 from py_shared.data.examples import DataError
-from py_shared.data.images import LABELS_FILE, parse_labels_csv
+from py_shared.data.sources import CsvSource, DataSource, ImageSource, TextSource
 from py_shared.task import ImageData, TaskDefinition, TextData
-from py_shared.training.pipeline import CsvSource, DataSource, ImageSource, TextSource
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp")
+Progress = Any  # a callable taking one line of text, or None
 
 
 async def file_bytes(file: Any) -> bytes:
@@ -27,6 +28,19 @@ async def file_text(file: Any) -> str:
         return (await file_bytes(file)).decode("utf-8")
     except UnicodeDecodeError:
         raise DataError(f"{file.name}: not a UTF-8 text file") from None
+
+
+async def chosen_files(files: Any) -> dict[str, bytes]:
+    """The contents of the files of a FileList, by name."""
+    return {(f := files.item(i)).name: await file_bytes(f) for i in range(files.length)}
+
+
+async def fetch_bytes(url: str) -> bytes:
+    """A same-origin URL's body (the server's example data, the tokenizer's files)."""
+    response = await js.fetch(js.location.origin + url)
+    if not response.ok:
+        raise DataError(f"{url}: the server answered {response.status}")
+    return bytes((await response.arrayBuffer()).to_bytes())
 
 
 async def decode_image(name: str, data: bytes, spec: ImageData) -> bytes:
@@ -44,43 +58,34 @@ async def decode_image(name: str, data: bytes, spec: ImageData) -> bytes:
     return bytes(context.getImageData(0, 0, spec.width, spec.height).data.to_bytes())
 
 
-def _list(files: Any) -> list[Any]:
-    return [files.item(i) for i in range(files.length)]
-
-
-async def read_source(task: TaskDefinition, files: Any, progress: Any = None) -> DataSource:
-    """The selected files (a FileList) as the source the task's data type needs."""
-    chosen = _list(files)
-    if not chosen:
+async def to_source(task: TaskDefinition, files: dict[str, bytes], progress: Progress = None) -> DataSource:
+    """Files (name -> contents) as the source the task's data type needs."""
+    if not files:
         raise DataError("choose your data files first")
     if isinstance(task.data, ImageData):
-        return await _images(task.data, chosen, progress)
-    if len(chosen) != 1:
-        raise DataError(f"a {task.data.kind} task takes one file, {len(chosen)} were chosen")
-    file = chosen[0]
-    text = await file_text(file)
+        return await _images(task.data, files, progress)
+    if len(files) != 1:
+        raise DataError(f"a {task.data.kind} task takes one file, {len(files)} were given")
+    ((name, data),) = files.items()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DataError(f"{name}: not a UTF-8 text file") from None
     if task.data.kind == "tabular":
-        return CsvSource(file.name, text)
+        return CsvSource(name, text)
     assert isinstance(task.data, TextData)
     bpe = None
     if task.data.tokenizer == "gpt2-bpe":
-        base = js.location.origin + "/www/vendor/gpt2-tokenizer/"
-        bpe = (await (await js.fetch(base + "encoder.json")).text(), await (await js.fetch(base + "vocab.bpe")).text())
-    return TextSource(file.name, text, bpe)
+        base = "/www/vendor/gpt2-tokenizer/"
+        bpe = ((await fetch_bytes(base + "encoder.json")).decode(), (await fetch_bytes(base + "vocab.bpe")).decode())
+    return TextSource(name, text, bpe)
 
 
-async def _images(spec: ImageData, chosen: list[Any], progress: Any) -> ImageSource:
-    by_name = {f.name: f for f in chosen}
-    if LABELS_FILE not in by_name:
-        raise DataError(f"choose the images together with their {LABELS_FILE} (filename,label)")
-    labels = parse_labels_csv(await file_text(by_name.pop(LABELS_FILE)))
-    images = {n: f for n, f in by_name.items() if n.lower().endswith(IMAGE_SUFFIXES)}
-    missing = [n for n in labels if n not in images]
-    if missing:
-        raise DataError(f"{LABELS_FILE} names {len(missing)} image(s) that were not chosen, e.g. {missing[0]}")
+async def _images(spec: ImageData, files: dict[str, bytes], progress: Progress) -> ImageSource:
+    labelled = labelled_images(files)
     items = []
-    for k, (name, label) in enumerate(labels.items(), start=1):
-        items.append((name, label, await decode_image(name, await file_bytes(images[name]), spec)))
-        if progress is not None and (k % 50 == 0 or k == len(labels)):
-            progress(f"Decoding images… {k}/{len(labels)}")
+    for k, (name, label, data) in enumerate(labelled, start=1):
+        items.append((name, label, await decode_image(name, data, spec)))
+        if progress is not None and (k % 100 == 0 or k == len(labelled)):
+            progress(f"Decoding images… {k}/{len(labelled)}")
     return ImageSource(items)

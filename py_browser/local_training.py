@@ -1,10 +1,12 @@
-"""The "Train on this device" panel: pick a task file and data, train with progress, cancel, download the model."""
+"""The "Train on this device" panel: pick a task (offered by the server, or a file) and data (the user's files or
+the task's example data), train with progress, cancel, download the model."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import time
+from dataclasses import replace
 from typing import Any
 
 import js
@@ -25,11 +27,14 @@ def _element(element_id: str) -> Any:
     return document.getElementById(element_id)
 
 
+MODEL_NAMES = {"mlp": "a multilayer perceptron", "cnn": "a convolutional network", "gpt": "a small GPT"}
+
+
 def describe(task: TaskDefinition) -> str:
     """One line saying what the task trains, for the person choosing it."""
     t = task.training
     return (
-        f"{task.title}: a {task.model.kind.upper()} on {task.data_type} data, {t.epochs} epochs, "
+        f"{task.title}: {MODEL_NAMES[task.model.kind]} on {task.data_type} data, {t.epochs} epochs, "
         f"batch {t.batch_size}, {t.optimizer} at {t.learning_rate:g}."
     )
 
@@ -39,11 +44,15 @@ class LocalTrainingPanel:
 
     def __init__(self) -> None:
         self.task: TaskDefinition | None = None
+        self.example: dict[str, bytes] | None = None  # the task's example data, when chosen instead of files
+        self.offered: dict[str, Any] = {}  # the server's task list, by id
         self.cancel_token: CancelToken | None = None
         self.model_bytes: bytes | None = None
         self._running: set[asyncio.Future[None]] = set()
         self.runs = 0
         self._proxies = [
+            self._listen("task-select", "change", self.on_task_select),
+            self._listen("use-example", "click", self.on_use_example),
             self._listen("task-file", "change", self.on_task_file),
             self._listen("data-files", "change", self.on_data_files),
             self._listen("train-start", "click", self.on_start),
@@ -77,20 +86,73 @@ class LocalTrainingPanel:
         element.textContent = text
 
     def _ready(self) -> None:
-        _element("train-start").disabled = self.task is None or _element("data-files").files.length == 0
+        has_data = self.example is not None or _element("data-files").files.length > 0
+        _element("train-start").disabled = self.task is None or not has_data
+        example = self.offered.get(self.task.id, {}).get("example_data") if self.task else None
+        _element("use-example").disabled = example is None
+
+    async def load_offered_tasks(self) -> None:
+        """Fill the task menu from the server's catalogue."""
+        self.offered = {t["id"]: t for t in json.loads(await files.fetch_bytes("/api/tasks"))["tasks"]}
+        menu = _element("task-select")
+        for task_id, info in self.offered.items():
+            option = document.createElement("option")
+            option.value, option.textContent = task_id, info["title"]
+            menu.append(option)
+
+    def _set_task(self, task: TaskDefinition | None, summary: str) -> None:
+        self.task = task
+        self._set_example(None)
+        _element("task-summary").textContent = summary
+        details = _element("task-details")
+        details.hidden = task is None or not task.description
+        _element("task-description").textContent = task.description if task else ""
+        if task is not None:
+            _element("epochs").value = str(task.training.epochs)
+        self._ready()
+
+    def _set_example(self, example: dict[str, bytes] | None, summary: str = "") -> None:
+        self.example = example
+        if example is not None or not _element("data-files").files.length:
+            _element("data-summary").textContent = summary
+
+    async def on_task_select(self, event: Any) -> None:
+        task_id = _element("task-select").value
+        if not task_id:
+            self._set_task(None, "")
+            return
+        try:
+            task = task_from_json(json.loads(await files.fetch_bytes(f"/api/tasks/{task_id}")))
+            self._set_task(task, describe(task))
+        except (ValueError, DataError) as e:
+            self._set_task(None, f"This task cannot be used: {e}")
 
     async def on_task_file(self, event: Any) -> None:
         chosen = _element("task-file").files
-        self.task = None
-        if chosen.length:
-            try:
-                self.task = task_from_json(json.loads(await files.file_text(chosen.item(0))))
-                _element("task-summary").textContent = describe(self.task)
-            except (ValueError, DataError) as e:  # JSONDecodeError and ValidationError are ValueErrors
-                _element("task-summary").textContent = f"This task file cannot be used: {e}"
+        if not chosen.length:
+            return
+        _element("task-select").value = ""
+        try:
+            task = task_from_json(json.loads(await files.file_text(chosen.item(0))))
+            self._set_task(task, describe(task))
+        except (ValueError, DataError) as e:  # JSONDecodeError and ValidationError are ValueErrors
+            self._set_task(None, f"This task file cannot be used: {e}")
+
+    async def on_use_example(self, event: Any) -> None:
+        if self.task is None or (info := self.offered.get(self.task.id, {}).get("example_data")) is None:
+            return
+        _element("data-summary").textContent = f"Downloading the example data ({info['bytes'] / 1e6:.1f} MB)…"
+        try:
+            example = {info["file"]: await files.fetch_bytes(f"/api/tasks/{self.task.id}/example-data")}
+        except DataError as e:
+            _element("data-summary").textContent = f"The example data could not be fetched: {e}"
+            return
+        _element("data-files").value = ""
+        self._set_example(example, f"Example data: {info['file']}: {info['summary']}. Source: {info['source']}.")
         self._ready()
 
     def on_data_files(self, event: Any) -> None:
+        self.example = None
         chosen = _element("data-files").files
         names = [chosen.item(i).name for i in range(chosen.length)]
         size = sum(chosen.item(i).size for i in range(chosen.length))
@@ -103,10 +165,17 @@ class LocalTrainingPanel:
             self.cancel_token.cancel()
             self.message("Cancelling after the current step…")
 
+    def _chosen_epochs(self, task: TaskDefinition) -> TaskDefinition:
+        try:
+            epochs = int(_element("epochs").value)
+        except ValueError:
+            return task
+        return replace(task, training=replace(task.training, epochs=epochs)) if epochs >= 1 else task
+
     async def on_start(self, event: Any) -> None:
         if self.task is None or self.cancel_token is not None:
             return
-        task, self.cancel_token = self.task, CancelToken()
+        task, self.cancel_token = self._chosen_epochs(self.task), CancelToken()
         for element_id, disabled in [("train-start", True), ("train-cancel", False)]:
             _element(element_id).disabled = disabled
         _element("train-download").hidden = True
@@ -128,7 +197,8 @@ class LocalTrainingPanel:
     async def _train(self, task: TaskDefinition, cancel: CancelToken) -> None:
         started = time.perf_counter()
         self.message("Reading your data…")
-        source = await files.read_source(task, _element("data-files").files, self.message)
+        chosen = self.example if self.example is not None else await files.chosen_files(_element("data-files").files)
+        source = await files.to_source(task, chosen, self.message)
         data = prepare_data(task, source)
         self.message(f"{data.summary}. Compiling the model for this GPU (the first step takes longest)…")
         model = build_model(task)

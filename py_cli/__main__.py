@@ -1,4 +1,5 @@
-"""`python -m py_cli`: train a task on local data, from the command line, with tinygrad's CPU device."""
+"""`python -m py_cli`: train a task on local data with tinygrad's CPU device, or split data among simulated
+clients."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from py_cli.files import read_source, read_task
+from py_cli.files import example_data, read_source, read_task
 from py_cli.progress import ProgressBar
+from py_cli.split import table, write_client
 from py_shared.data.examples import DataError
+from py_shared.data.splits import SplitSpec, split_source
 from py_shared.models import build_model
 from py_shared.safetensors_file import model_to_safetensors
 from py_shared.training.pipeline import prepare_data
@@ -35,7 +38,7 @@ async def train(args: argparse.Namespace) -> int:
     if args.epochs:
         task = replace(task, training=replace(task.training, epochs=args.epochs))
     started = time.perf_counter()
-    data = prepare_data(task, read_source(task, args.data))
+    data = prepare_data(task, read_source(task, args.data or example_data(task)))
     print(data.summary, file=sys.stderr)
     bar = ProgressBar()
     model = build_model(task)
@@ -48,21 +51,47 @@ async def train(args: argparse.Namespace) -> int:
     return 0
 
 
+def split(args: argparse.Namespace) -> int:
+    """Divide the data, write one file per client, print who got what."""
+    task = read_task(args.task)
+    spec = SplitSpec.parse(args.split)
+    parts = split_source(task, read_source(task, args.data or example_data(task)), args.clients, spec, args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for c, part in enumerate(parts):
+        write_client(task, part, args.out, c)
+    print(table(task, parts))
+    print(f"{len(parts)} client files written to {args.out}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m py_cli", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     t = commands.add_parser("train", help="train a task on local data")
-    t.add_argument("--task", type=Path, required=True, help="task definition (JSON)")
-    t.add_argument("--data", type=Path, required=True, help="a CSV file, an image folder, or a text file")
+    t.add_argument("--task", required=True, help="a task definition (JSON file) or a predefined task's id")
+    t.add_argument(
+        "--data",
+        type=Path,
+        help="a CSV file, a folder or zip of images, or a text file (default: the task's example data)",
+    )
     t.add_argument("--local", action="store_true", help="train alone, whatever the task's scheme")
     t.add_argument("--epochs", type=int, default=0, help="override the task's number of epochs")
     t.add_argument("--save", type=Path, help="write the trained model to this .safetensors file")
+    s = commands.add_parser("split", help="divide a task's data among simulated clients, one file each")
+    s.add_argument("--task", required=True, help="a task definition (JSON file) or a predefined task's id")
+    s.add_argument("--data", type=Path, help="the data to divide (default: the task's example data)")
+    s.add_argument("--clients", type=int, required=True)
+    s.add_argument("--split", default="iid", help="iid, dirichlet:ALPHA (label skew) or quantity:ALPHA")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", type=Path, required=True, help="folder for the clients' files")
     args = parser.parse_args(argv)
-    if not args.local:
+    if args.command == "train" and not args.local:
         parser.error("only local training is available yet: pass --local")
     try:
+        if args.command == "split":
+            return split(args)
         return asyncio.run(train(args))
-    except (DataError, ValidationError) as e:
+    except (DataError, ValidationError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

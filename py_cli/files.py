@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from py_shared.data.bundle import labelled_images
 from py_shared.data.examples import DataError
-from py_shared.data.images import LABELS_FILE, parse_labels_csv
+from py_shared.data.sources import CsvSource, DataSource, ImageSource, TextSource
 from py_shared.task import ImageData, TaskDefinition, TextData, task_from_json
-from py_shared.training.pipeline import CsvSource, DataSource, ImageSource, TextSource
 
 ROOT = Path(__file__).resolve().parent.parent
 GPT2_FILES = ROOT / "www" / "vendor" / "gpt2-tokenizer"
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp"}
+DEFINITIONS = ROOT / "tasks" / "definitions"
+EXAMPLES = ROOT / "tasks" / "examples"
 
 
-def read_task(path: Path) -> TaskDefinition:
-    """A task definition from a JSON file (typed_json.ValidationError names every bad field)."""
+def read_task(name: str) -> TaskDefinition:
+    """A task from a JSON file, or a predefined task by id (typed_json.ValidationError names every bad field)."""
+    path = Path(name)
+    if not path.exists() and (DEFINITIONS / f"{name}.json").exists():
+        path = DEFINITIONS / f"{name}.json"
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in DEFINITIONS.glob("*.json")))
+        raise DataError(f"{name}: no such task file, nor a predefined task ({known})")
     try:
         data = json.loads(path.read_text())
     except json.JSONDecodeError as e:
@@ -26,36 +34,21 @@ def read_task(path: Path) -> TaskDefinition:
     return task_from_json(data)
 
 
-def decode_image(path: Path, spec: ImageData) -> bytes:
-    """RGBA bytes of an image file resized to the task's size; grey tasks read it as grey (R = G = B)."""
+def decode_image(name: str, data: bytes, spec: ImageData) -> bytes:
+    """RGBA bytes of an encoded image resized to the task's size; grey tasks read it as grey (R = G = B)."""
     try:
-        with Image.open(path) as image:
+        with Image.open(io.BytesIO(data)) as image:
             image.load()
             mode = "L" if spec.channels == 1 else "RGB"
             resized = image.convert(mode).resize((spec.width, spec.height), Image.Resampling.BILINEAR)
             return resized.convert("RGBA").tobytes()
     except (UnidentifiedImageError, OSError) as e:
-        raise DataError(f"{path}: cannot be read as an image ({e})") from None
+        raise DataError(f"{name}: cannot be read as an image ({e})") from None
 
 
-def image_files(folder: Path) -> list[tuple[Path, str]]:
-    """(file, label) from a folder with labels.csv, or from one subfolder per label."""
-    if (folder / LABELS_FILE).exists():
-        labels = parse_labels_csv((folder / LABELS_FILE).read_text(), str(folder / LABELS_FILE))
-        missing = [name for name in labels if not (folder / name).is_file()]
-        if missing:
-            raise DataError(f"{folder / LABELS_FILE} names {len(missing)} missing file(s), e.g. {missing[0]}")
-        return [(folder / name, label) for name, label in labels.items()]
-    found = [
-        (p, sub.name)
-        for sub in sorted(folder.iterdir())
-        if sub.is_dir()
-        for p in sorted(sub.iterdir())
-        if p.suffix.lower() in IMAGE_SUFFIXES
-    ]
-    if not found:
-        raise DataError(f"{folder}: no {LABELS_FILE} and no subfolder of images (one per label)")
-    return found
+def folder_files(folder: Path) -> dict[str, bytes]:
+    """Every file under a folder, by its path relative to it."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def read_source(task: TaskDefinition, path: Path) -> DataSource:
@@ -65,9 +58,11 @@ def read_source(task: TaskDefinition, path: Path) -> DataSource:
     kind = task.data.kind
     if kind == "image":
         assert isinstance(task.data, ImageData)
-        if not path.is_dir():
-            raise DataError(f"{path}: an image task needs a folder of images")
-        return ImageSource([(p.name, label, decode_image(p, task.data)) for p, label in image_files(path)])
+        if not path.is_dir() and path.suffix.lower() != ".zip":
+            raise DataError(f"{path}: an image task needs a folder or a zip of images")
+        files = folder_files(path) if path.is_dir() else {path.name: path.read_bytes()}
+        spec = task.data
+        return ImageSource([(n, label, decode_image(n, data, spec)) for n, label, data in labelled_images(files)])
     if path.is_dir():
         raise DataError(f"{path}: a {kind} task needs a file, not a folder")
     try:
@@ -81,3 +76,11 @@ def read_source(task: TaskDefinition, path: Path) -> DataSource:
     if task.data.tokenizer == "gpt2-bpe":
         bpe = ((GPT2_FILES / "encoder.json").read_text(), (GPT2_FILES / "vocab.bpe").read_text())
     return TextSource(path.name, text, bpe)
+
+
+def example_data(task: TaskDefinition) -> Path:
+    """The example data prepared for a predefined task (by make setup)."""
+    manifest = EXAMPLES / task.id / "MANIFEST.json"
+    if not manifest.exists():
+        raise DataError(f"task {task.id} has no example data here: give --data, or run make setup")
+    return manifest.parent / json.loads(manifest.read_text())["file"]

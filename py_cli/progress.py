@@ -1,4 +1,4 @@
-"""A one-line progress bar on stderr (redrawn in place on a terminal, one line per report otherwise)."""
+"""A progress bar on stderr: redrawn in place on a terminal, one line per report (ten an epoch) in a log."""
 
 from __future__ import annotations
 
@@ -19,10 +19,7 @@ class ProgressBar:
         filled = round(self.width * p.step / p.steps)
         bar = "#" * filled + "-" * (self.width - filled)
         line = f"epoch {p.epoch}/{p.epochs} [{bar}] {p.step}/{p.steps} loss {p.loss:.4f} acc {p.accuracy:.3f}"
-        if self.tty:
-            self.stream.write("\r" + line)
-        elif p.step == p.steps:
-            self.stream.write(line + "\n")
+        self.stream.write("\r" + line if self.tty else line + "\n")
         self.stream.flush()
 
     def epoch(self, m: EpochMetrics) -> None:

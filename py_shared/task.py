@@ -166,6 +166,7 @@ class Training:
     """Local training: its length, batching, optimizer, validation split, and how long a round is."""
 
     epochs: int = 10
+    steps_per_epoch: int = 0  # 0: an epoch is one pass over the data; N: at most N steps (a budget, for big data)
     batch_size: int = 32
     learning_rate: float = 1e-3
     optimizer: Optimizer = "adam"
@@ -188,6 +189,8 @@ class Training:
             yield "momentum: must be in [0, 1)"
         if self.weight_decay < 0:
             yield "weight_decay: must not be negative"
+        if self.steps_per_epoch < 0:
+            yield "steps_per_epoch: must not be negative (0 means one pass over the data)"
 
 
 @dataclass(frozen=True, kw_only=True)

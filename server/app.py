@@ -14,6 +14,8 @@ from starlette.staticfiles import StaticFiles
 
 from py_shared import __version__
 from server.middleware import HeadersAndLog
+from server.task_catalog import load_catalog
+from server.tasks_api import task_routes
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,11 +42,17 @@ def create_app(root: Path = ROOT, data_dir: Path | None = None) -> HeadersAndLog
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "version": __version__, "uptime_s": round(time.monotonic() - started, 3)})
 
+    async def unknown_api(request: Request) -> JSONResponse:
+        return JSONResponse({"error": f"no API endpoint {request.url.path}"}, status_code=404)
+
+    catalog = load_catalog(root / "tasks" / "definitions", root / "tasks" / "examples")
     app = Starlette(
         routes=[
             Route("/", index),
             Route("/index.html", index),
             Route("/api/health", health),
+            *task_routes(catalog),
+            Route("/api/{rest:path}", unknown_api, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
             Mount("/www", StaticFiles(directory=root / "www", follow_symlink=False), name="www"),
         ]
     )

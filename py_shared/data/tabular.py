@@ -33,7 +33,17 @@ class NumericStats:
     std: tuple[float, ...]
 
 
-def read_csv(text: str, spec: TabularData, name: str) -> TableRows:
+@dataclass(frozen=True)
+class CsvTable:
+    """A parsed CSV: its header, the rows that have a label (cells as written) and their class indices."""
+
+    header: list[str]
+    rows: list[list[str]]
+    labels: list[int]
+    skipped_without_label: int
+
+
+def parse_csv(text: str, spec: TabularData, name: str) -> CsvTable:
     """Parse CSV text, checking columns and values; rows without a label are skipped and counted."""
     if "\x00" in text:
         raise DataError(f"{name}: this is not a CSV text file (it contains binary data)")
@@ -51,7 +61,7 @@ def read_csv(text: str, spec: TabularData, name: str) -> TableRows:
     at = {c: header.index(c) for c in wanted}
     missing_tokens = set(spec.missing_tokens)
     label_index = {v: i for i, v in enumerate(spec.label_values)}
-    features, labels, skipped = [], [], 0
+    kept, labels, skipped = [], [], 0
     for line, row in enumerate(rows[1:], start=2):
         if len(row) != len(header):
             raise DataError(f"{name}, line {line}: {len(row)} fields where the header has {len(header)}")
@@ -60,16 +70,34 @@ def read_csv(text: str, spec: TabularData, name: str) -> TableRows:
             skipped += 1
             continue
         labels.append(_label(label, label_index, spec, f"{name}, line {line}"))
-        cells: list[str | None] = []
         for column in spec.feature_columns:
             value = row[at[column]].strip()
-            cells.append(None if value in missing_tokens else value)
             if value not in missing_tokens:
                 _check_value(value, column, spec, f"{name}, line {line}")
-        features.append(cells)
+        kept.append(row)
     if not labels:
         raise DataError(f"{name}: no row has a value in the label column {spec.label_column!r}")
-    return TableRows(features, labels, skipped)
+    return CsvTable(header, kept, labels, skipped)
+
+
+def read_csv(text: str, spec: TabularData, name: str) -> TableRows:
+    """The feature cells (None when missing) and labels of a CSV's labelled rows."""
+    table = parse_csv(text, spec, name)
+    positions = [table.header.index(c) for c in spec.feature_columns]
+    missing_tokens = set(spec.missing_tokens)
+    features: list[list[str | None]] = [
+        [None if (v := row[p].strip()) in missing_tokens else v for p in positions] for row in table.rows
+    ]
+    return TableRows(features, table.labels, table.skipped_without_label)
+
+
+def to_csv(header: list[str], rows: list[list[str]]) -> str:
+    """CSV text of a header and rows."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue()
 
 
 def _label(value: str, index: dict[str, int], spec: TabularData, where: str) -> int:

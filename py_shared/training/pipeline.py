@@ -1,8 +1,5 @@
-"""From a participant's raw data to device-resident training and validation sets, the same on every platform.
-
-The platform reads files and decodes images (the browser with `js`, the CLI from disk with Pillow) and hands
-over their contents as one of the *Source classes; everything after that is shared.
-"""
+"""From a participant's raw data (a py_shared.data.sources source) to device-resident training and validation
+sets, the same on every platform."""
 
 from __future__ import annotations
 
@@ -10,37 +7,11 @@ from dataclasses import dataclass
 
 from py_shared.data.examples import DataError, split_indices
 from py_shared.data.images import assemble_images
+from py_shared.data.sources import CsvSource, DataSource, ImageSource, TextSource
 from py_shared.data.tabular import prepare_tabular
 from py_shared.data.text import split_stream, tokenize, tokenizer_for
 from py_shared.task import ImageData, TabularData, TaskDefinition, TextData
 from py_shared.training.device_data import DeviceExamples, DeviceTokens
-
-
-@dataclass(frozen=True)
-class CsvSource:
-    """A CSV file's name and text."""
-
-    name: str
-    text: str
-
-
-@dataclass(frozen=True)
-class ImageSource:
-    """Decoded images: (file name, label, RGBA bytes at the task's width x height) each."""
-
-    items: list[tuple[str, str, bytes]]
-
-
-@dataclass(frozen=True)
-class TextSource:
-    """A text file's name and contents; GPT-2 BPE also needs (encoder.json, vocab.bpe) contents."""
-
-    name: str
-    text: str
-    bpe_files: tuple[str, str] | None = None
-
-
-DataSource = CsvSource | ImageSource | TextSource
 
 
 @dataclass(frozen=True)

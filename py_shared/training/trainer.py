@@ -106,10 +106,11 @@ class Trainer:
         self.optimizer = make_optimizer(self.spec, model.parameters())
         if isinstance(train, DeviceExamples):
             self.batch = min(self.spec.batch_size, train.count)
-            self.steps_per_epoch = train.count // self.batch
+            full_pass = train.count // self.batch
         else:
             self.batch = self.spec.batch_size
-            self.steps_per_epoch = max(1, (train.count - train.context - 1) // (self.batch * train.context))
+            full_pass = max(1, (train.count - train.context - 1) // (self.batch * train.context))
+        self.steps_per_epoch = min(full_pass, self.spec.steps_per_epoch or full_pass)
         self.report_every = max(1, self.steps_per_epoch // reports_per_epoch)
         # running sums of this epoch's loss and correct predictions, kept on the device
         self.sums = Tensor.zeros(2).contiguous().realize()

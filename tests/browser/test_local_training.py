@@ -7,7 +7,9 @@ import json
 import time
 from pathlib import Path
 
+import pytest
 from selenium import webdriver
+from selenium.webdriver.support.ui import Select
 
 from py_shared.task import task_to_json
 from tests.fixtures import digits_folder, digits_task, titanic_like_csv, titanic_like_task
@@ -30,15 +32,22 @@ def choose(page: webdriver.Chrome, element_id: str, *paths: Path) -> None:
         time.sleep(0.1)
 
 
-def start_training(page: webdriver.Chrome) -> None:
-    """Click Train once the page has enabled it (as a person would) and wait until this run has begun."""
-    button, result = page.find_element("id", "train-start"), page.find_element("id", "train-result")
-    runs = int(result.get_attribute("data-run") or 0)
-    deadline = time.monotonic() + 30
+def click_when_enabled(page: webdriver.Chrome, element_id: str, timeout: float = 30) -> None:
+    """Click a button once the page has enabled it, as a person would."""
+    button = page.find_element("id", element_id)
+    deadline = time.monotonic() + timeout
     while not button.is_enabled():
-        assert time.monotonic() < deadline, "the Train button never became enabled"
+        assert time.monotonic() < deadline, f"#{element_id} never became enabled"
         time.sleep(0.1)
     button.click()
+
+
+def start_training(page: webdriver.Chrome) -> None:
+    """Click Train once it is enabled and wait until this run has begun."""
+    result = page.find_element("id", "train-result")
+    runs = int(result.get_attribute("data-run") or 0)
+    click_when_enabled(page, "train-start")
+    deadline = time.monotonic() + 30
     while int(result.get_attribute("data-run") or 0) == runs:
         assert time.monotonic() < deadline, "clicking Train started no run"
         time.sleep(0.1)
@@ -111,3 +120,25 @@ def test_bad_files_get_plain_messages_and_training_can_be_cancelled(
     page.find_element("id", "train-cancel").click()
     assert wait_result(page, 60) == "cancelled", page.find_element("id", "train-result").text
     assert page.find_element("id", "train-start").is_enabled()  # ready for another run
+
+
+@pytest.mark.parametrize(("task_id", "epochs", "at_least"), [("titanic", 10, 0.7), ("mnist", 1, 0.5)])
+def test_trains_a_predefined_task_on_its_example_data(
+    ready_page: webdriver.Chrome, task_id: str, epochs: int, at_least: float
+) -> None:
+    page = ready_page
+    Select(page.find_element("id", "task-select")).select_by_value(task_id)
+    click_when_enabled(page, "use-example")
+    data_summary, deadline = page.find_element("id", "data-summary"), time.monotonic() + 60
+    while not data_summary.text.startswith("Example data"):
+        assert time.monotonic() < deadline, data_summary.text
+        time.sleep(0.2)
+    field = page.find_element("id", "epochs")
+    field.clear()
+    field.send_keys(str(epochs))
+    start_training(page)
+    assert wait_result(page) == "done", page.find_element("id", "train-result").text
+    result = page.find_element("id", "train-result")
+    accuracy = float(result.get_attribute("data-val-accuracy") or 0)
+    assert accuracy >= at_least, result.text
+    assert "validation accuracy" in result.text  # shown on the page, not only in an attribute

@@ -1,0 +1,1 @@
+"""Predefined tasks: their definitions (definitions/*.json) and the scripts that prepare their example data."""
