@@ -24,10 +24,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(data_dir: Path, port: int = 0, log_path: Path | None = None) -> Iterator[str]:
+def running_server(
+    data_dir: Path, port: int = 0, log_path: Path | None = None, extra_args: tuple[str, ...] = ()
+) -> Iterator[str]:
     """Start the real server (uvicorn) and yield its base URL once /api/health answers."""
     port = port or free_port()
-    log = open(log_path, "w") if log_path else subprocess.DEVNULL
+    log = open(log_path, "a") if log_path else subprocess.DEVNULL
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -39,6 +41,7 @@ def running_server(data_dir: Path, port: int = 0, log_path: Path | None = None) 
             str(port),
             "--data-dir",
             str(data_dir),
+            *extra_args,
         ],
         cwd=ROOT,
         stdout=log,

@@ -13,9 +13,12 @@ import js
 from pyodide.ffi import create_proxy, to_js
 from pyscript import document, window
 
-from py_browser import files
+from py_browser import federation_view, files, websocket_transport
+from py_browser.federation_view import show_status
 from py_shared.data.examples import DataError
+from py_shared.federated.client import FederatedClient, Refused
 from py_shared.models import build_model
+from py_shared.protocol.transport import ConnectionClosed
 from py_shared.safetensors_file import model_to_safetensors
 from py_shared.task import TaskDefinition, task_from_json
 from py_shared.training.pipeline import prepare_data
@@ -109,6 +112,11 @@ class LocalTrainingPanel:
         _element("task-description").textContent = task.description if task else ""
         if task is not None:
             _element("epochs").value = str(task.training.epochs)
+        offered = self.offered.get(task.id) if task is not None else None
+        # a task loaded from a file is not on the server: only the server's federated tasks can be joined
+        federated = offered is not None and task is not None and task.scheme == "federated"
+        _element("collaboration").hidden = not federated
+        _element("join-token").hidden = not (offered and offered.get("private"))
         self._ready()
 
     def _set_example(self, example: dict[str, bytes] | None, summary: str = "") -> None:
@@ -187,7 +195,7 @@ class LocalTrainingPanel:
             await self._train(task, self.cancel_token)
         except TrainingCancelled:
             self.result("cancelled", "Training was cancelled.")
-        except (DataError, ValidationError, ValueError) as e:
+        except (DataError, ValidationError, ValueError, Refused, ConnectionClosed) as e:
             self.result("error", f"Cannot train: {e}")
         finally:
             self.cancel_token = None
@@ -202,10 +210,31 @@ class LocalTrainingPanel:
         data = prepare_data(task, source)
         self.message(f"{data.summary}. Compiling the model for this GPU (the first step takes longest)…")
         model = build_model(task)
+        together = not _element("collaboration").hidden and _element("collaborate").checked
+        client = None
+        if together:
+            connect = websocket_transport.connector(websocket_transport.federated_url(task.id))
+            token = _element("join-token").value
+            client = FederatedClient(task, model, data.train.count, connect, token=token, on_status=show_status)
         trainer = Trainer(
-            task, model, data.train, data.validation, on_progress=self.on_progress, on_epoch=self.on_epoch
+            task,
+            model,
+            data.train,
+            data.validation,
+            on_progress=self.on_progress,
+            on_epoch=self.on_epoch,
+            round_end=client.round_end if client else None,
         )
-        history = await trainer.fit(cancel)
+        if client is None:
+            federation_view.hide()
+            history = await trainer.fit(cancel)
+        else:
+            client.on_new_global = trainer.reset_anchor
+            await client.start()
+            try:
+                history = await trainer.fit(cancel)
+            finally:
+                await client.leave()
         last = history[-1]
         self.model_bytes = model_to_safetensors(model, {"task": task.id})
         _element("train-download").hidden = False

@@ -1,5 +1,5 @@
-"""`python -m py_cli`: train a task on local data with tinygrad's CPU device, or split data among simulated
-clients."""
+"""`python -m py_cli`: train a task on local data with tinygrad's CPU device, alone or with others through a
+PyDisco server; split data among simulated clients; or simulate a whole federation."""
 
 from __future__ import annotations
 
@@ -9,14 +9,20 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import get_args
 
+from py_cli.federated import fetch_task, train_federated
 from py_cli.files import example_data, read_source, read_task
 from py_cli.progress import ProgressBar
+from py_cli.simulate import Attack, results_table, simulate
 from py_cli.split import table, write_client
 from py_shared.data.examples import DataError
 from py_shared.data.splits import SplitSpec, split_source
+from py_shared.federated.client import Refused
 from py_shared.models import build_model
+from py_shared.protocol.transport import ConnectionClosed
 from py_shared.safetensors_file import model_to_safetensors
+from py_shared.task import Aggregator
 from py_shared.training.pipeline import prepare_data
 from py_shared.training.trainer import CancelToken, EpochMetrics, Trainer
 from py_shared.typed_json import ValidationError
@@ -34,19 +40,32 @@ def final_line(task_id: str, history: list[EpochMetrics], seconds: float) -> str
 
 async def train(args: argparse.Namespace) -> int:
     """Read the task and data, train locally, print the final line, optionally save the model."""
-    task = read_task(args.task)
+    task = fetch_task(args.server, args.task) if args.server and not Path(args.task).is_file() else read_task(args.task)
     if args.epochs:
         task = replace(task, training=replace(task.training, epochs=args.epochs))
     started = time.perf_counter()
     data = prepare_data(task, read_source(task, args.data or example_data(task)))
     print(data.summary, file=sys.stderr)
     bar = ProgressBar()
-    model = build_model(task)
-    trainer = Trainer(task, model, data.train, data.validation, on_progress=bar.progress, on_epoch=bar.epoch)
-    history = await trainer.fit(CancelToken())
+    if args.server:
+        trainer, history = await train_federated(
+            task,
+            data,
+            args.server,
+            name=args.name,
+            token=args.token,
+            on_status=bar.status,
+            on_progress=bar.progress,
+            on_epoch=bar.epoch,
+        )
+    else:
+        trainer = Trainer(
+            task, build_model(task), data.train, data.validation, on_progress=bar.progress, on_epoch=bar.epoch
+        )
+        history = await trainer.fit(CancelToken())
     print(final_line(task.id, history, time.perf_counter() - started))
     if args.save:
-        args.save.write_bytes(model_to_safetensors(model, {"task": task.id}))
+        args.save.write_bytes(model_to_safetensors(trainer.model, {"task": task.id}))
         print(f"model saved to {args.save}", file=sys.stderr)
     return 0
 
@@ -64,6 +83,27 @@ def split(args: argparse.Namespace) -> int:
     return 0
 
 
+async def simulate_command(args: argparse.Namespace) -> int:
+    """Run a federated simulation and print the per-client table."""
+    task = read_task(args.task)
+    source = read_source(task, args.data or example_data(task))
+    results = await simulate(
+        task,
+        source,
+        args.clients,
+        SplitSpec.parse(args.split),
+        args.rounds,
+        server=args.server,
+        admin_token=args.admin_token,
+        aggregator=args.aggregator,
+        attack=Attack.parse(args.attack) if args.attack else None,
+        baseline=not args.no_baseline,
+        seed=args.seed,
+    )
+    print(results_table(results))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m py_cli", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -75,6 +115,9 @@ def main(argv: list[str] | None = None) -> int:
         help="a CSV file, a folder or zip of images, or a text file (default: the task's example data)",
     )
     t.add_argument("--local", action="store_true", help="train alone, whatever the task's scheme")
+    t.add_argument("--server", help="join the task's federation on this PyDisco server (http://host:port)")
+    t.add_argument("--token", default="", help="the join token of a private task")
+    t.add_argument("--name", default="", help="a name the server logs for this client")
     t.add_argument("--epochs", type=int, default=0, help="override the task's number of epochs")
     t.add_argument("--save", type=Path, help="write the trained model to this .safetensors file")
     s = commands.add_parser("split", help="divide a task's data among simulated clients, one file each")
@@ -84,14 +127,28 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--split", default="iid", help="iid, dirichlet:ALPHA (label skew) or quantity:ALPHA")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", type=Path, required=True, help="folder for the clients' files")
+    m = commands.add_parser("simulate", help="run N federated clients against a real server and compare")
+    m.add_argument("--task", required=True, help="a task definition (JSON file) or a predefined task's id")
+    m.add_argument("--data", type=Path, help="the data to divide (default: the task's example data)")
+    m.add_argument("--clients", type=int, default=4)
+    m.add_argument("--split", default="iid", help="iid, dirichlet:ALPHA (label skew) or quantity:ALPHA")
+    m.add_argument("--rounds", type=int, default=10)
+    m.add_argument("--aggregator", choices=get_args(Aggregator), help="override the task's aggregator")
+    m.add_argument("--attack", help="K:scale:FACTOR or K:signflip: the first K clients are Byzantine")
+    m.add_argument("--server", help="use this running server (default: start one for the run)")
+    m.add_argument("--admin-token", default="", help="the server's admin token, to create the run's task")
+    m.add_argument("--no-baseline", action="store_true", help="skip training each client alone for comparison")
+    m.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    if args.command == "train" and not args.local:
-        parser.error("only local training is available yet: pass --local")
+    if args.command == "train" and args.local and args.server:
+        parser.error("--local and --server exclude each other")
     try:
         if args.command == "split":
             return split(args)
+        if args.command == "simulate":
+            return asyncio.run(simulate_command(args))
         return asyncio.run(train(args))
-    except (DataError, ValidationError, ValueError) as e:
+    except (DataError, ValidationError, ValueError, Refused, ConnectionClosed) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
+from py_shared.federated.client import Status
 from py_shared.training.trainer import EpochMetrics, Progress
 
 
@@ -14,6 +15,7 @@ class ProgressBar:
     def __init__(self, stream: TextIO = sys.stderr, width: int = 24) -> None:
         self.stream, self.width = stream, width
         self.tty = stream.isatty()
+        self._last_status: tuple[str, int, int] | None = None
 
     def progress(self, p: Progress) -> None:
         filled = round(self.width * p.step / p.steps)
@@ -25,4 +27,15 @@ class ProgressBar:
     def epoch(self, m: EpochMetrics) -> None:
         val = f"val_loss {m.val_loss:.4f} val_acc {m.val_accuracy:.3f}" if m.val_loss is not None else "no validation"
         self.stream.write(("\n" if self.tty else "") + f"epoch {m.epoch}: {val} ({m.seconds:.1f} s)\n")
+        self.stream.flush()
+
+    def status(self, s: Status) -> None:
+        shown = (s.state, s.round, s.participants)
+        if shown == self._last_status:
+            return  # the same news again (every update received by the server is announced)
+        self._last_status = shown
+        epsilon = f" epsilon {s.epsilon:.2f}" if s.epsilon is not None else ""
+        detail = f": {s.detail}" if s.detail else ""
+        line = f"[{s.state}] round {s.round}, {s.participants}/{s.min_participants} participants{epsilon}{detail}"
+        self.stream.write(("\n" if self.tty else "") + line + "\n")
         self.stream.flush()

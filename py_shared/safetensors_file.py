@@ -10,7 +10,7 @@ import struct
 from dataclasses import dataclass
 
 from py_shared.models.base import Model
-from py_shared.weights import bytes_to_vector, layout, model_to_bytes, set_vector
+from py_shared.weights import Slot, bytes_to_vector, layout, model_to_bytes, set_vector
 
 MAX_HEADER = 100 * 1024 * 1024
 
@@ -60,16 +60,14 @@ def decode(blob: bytes) -> tuple[dict[str, StoredTensor], dict[str, str]]:
     return tensors, metadata
 
 
-def model_to_safetensors(model: Model, metadata: dict[str, str] | None = None) -> bytes:
-    """The model's parameters as a safetensors file, named as in model.named_parameters()."""
-    flat = model_to_bytes(model)
-    return encode([(s.name, s.shape, flat[4 * s.offset : 4 * (s.offset + s.size)]) for s in layout(model)], metadata)
+def flat_to_safetensors(slots: list[Slot], flat: bytes, metadata: dict[str, str] | None = None) -> bytes:
+    """A flat vector's bytes as a safetensors file with one named tensor per slot of the model's layout."""
+    return encode([(s.name, s.shape, flat[4 * s.offset : 4 * (s.offset + s.size)]) for s in slots], metadata)
 
 
-def load_safetensors(model: Model, blob: bytes) -> dict[str, str]:
-    """Load a safetensors file into the model (names and shapes must match); returns its metadata."""
+def safetensors_to_flat(slots: list[Slot], blob: bytes) -> tuple[bytes, dict[str, str]]:
+    """The flat vector's bytes stored in a safetensors file (names and shapes must match `slots`), and metadata."""
     tensors, metadata = decode(blob)
-    slots = layout(model)
     missing = [s.name for s in slots if s.name not in tensors]
     extra = sorted(set(tensors) - {s.name for s in slots})
     if missing or extra:
@@ -82,5 +80,16 @@ def load_safetensors(model: Model, blob: bytes) -> dict[str, str]:
         if t.dtype != "F32" or t.shape != s.shape:
             raise ValueError(f"{s.name}: expected F32 {s.shape}, the file has {t.dtype} {t.shape}")
         parts.append(t.data)
-    set_vector(model, bytes_to_vector(b"".join(parts), model.parameters()[0].device))
+    return b"".join(parts), metadata
+
+
+def model_to_safetensors(model: Model, metadata: dict[str, str] | None = None) -> bytes:
+    """The model's parameters as a safetensors file, named as in model.named_parameters()."""
+    return flat_to_safetensors(layout(model), model_to_bytes(model), metadata)
+
+
+def load_safetensors(model: Model, blob: bytes) -> dict[str, str]:
+    """Load a safetensors file into the model (names and shapes must match); returns its metadata."""
+    flat, metadata = safetensors_to_flat(layout(model), blob)
+    set_vector(model, bytes_to_vector(flat, model.parameters()[0].device))
     return metadata

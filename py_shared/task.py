@@ -195,11 +195,16 @@ class Training:
 
 @dataclass(frozen=True, kw_only=True)
 class Privacy:
-    """Differential privacy of each update: clip to L2 norm clip_norm, add N(0, (noise_multiplier*clip_norm)^2)."""
+    """Differential privacy of each update: clip to L2 norm clip_norm, add N(0, (noise_multiplier*clip_norm)^2).
+
+    Client-side (local) DP noises every update before it leaves the device; central DP trusts the server to clip
+    each update and noise their mean.
+    """
 
     clip_norm: float = 0.0  # 0: no clipping
     noise_multiplier: float = 0.0  # 0: no noise
     delta: float = 1e-5  # the delta of the reported (epsilon, delta)
+    central: bool = False  # False: each client privatises its own update; True: the server does, on the sum
 
     def problems(self) -> Iterator[str]:
         for name in ("clip_norm", "noise_multiplier"):
@@ -209,6 +214,29 @@ class Privacy:
             yield "noise_multiplier: noise needs a positive clip_norm (the noise scales with it)"
         if not 0 < self.delta < 1:
             yield "delta: must be in (0, 1)"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Federation:
+    """How rounds close and the knobs of the robust aggregators (each used only by its aggregator)."""
+
+    round_deadline_s: float = 0.0  # 0: a round waits for every participant; T: closes T s after its first update
+    proximal_mu: float = 0.01  # fedprox: weight of the proximal term mu/2 * |w - w_global|^2
+    trim_fraction: float = 0.2  # trimmed_mean: share of values dropped at each end, per coordinate
+    clip_radius: float = 0.0  # centered_clipping: tau, the L2 radius around the center (0: the median offset norm)
+    clip_iterations: int = 3  # centered_clipping: L, the number of re-centerings
+    byzantine: int = 1  # krum / multi_krum: f, how many participants may be adversarial
+    krum_select: int = 2  # multi_krum: m, how many of the best-scored updates are averaged
+
+    def problems(self) -> Iterator[str]:
+        if self.round_deadline_s < 0:
+            yield "round_deadline_s: must not be negative"
+        if self.proximal_mu < 0 or self.clip_radius < 0:
+            yield "proximal_mu and clip_radius must not be negative"
+        if not 0 <= self.trim_fraction < 0.5:
+            yield "trim_fraction: must be in [0, 0.5)"
+        if self.clip_iterations < 1 or self.byzantine < 0 or self.krum_select < 1:
+            yield "clip_iterations and krum_select must be at least 1, byzantine at least 0"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -224,6 +252,7 @@ class TaskDefinition:
     scheme: Scheme = "local"
     min_participants: int = 1
     aggregator: Aggregator = "fedavg"
+    federation: Federation = Federation()
     privacy: Privacy = Privacy()
     secure_aggregation: bool = False
 
@@ -239,6 +268,8 @@ class TaskDefinition:
             yield "title: must not be empty"
         if self.min_participants < 1:
             yield "min_participants: must be at least 1"
+        if self.privacy.central and self.aggregator not in ("fedavg", "fedprox"):
+            yield "privacy.central: server-side DP is calibrated for fedavg and fedprox only"
         if self.secure_aggregation and self.scheme == "local":
             yield "secure_aggregation: needs a federated or decentralized scheme"
         fits = {"tabular": ("mlp",), "image": ("cnn", "mlp"), "text": ("gpt",)}[self.data.kind]

@@ -8,6 +8,7 @@ dataclasses, and unions of dataclasses told apart by a `kind: Literal[...]` fiel
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import re
 import types
@@ -50,8 +51,14 @@ def _is_union(tp: Any) -> bool:
     return get_origin(tp) in (Union, types.UnionType)
 
 
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    """A dataclass's resolved field types: resolving them is slow, and every message decode needs them."""
+    return get_type_hints(cls)
+
+
 def _kind_of(cls: type) -> tuple[str, ...]:
-    hint = get_type_hints(cls).get("kind")
+    hint = _hints(cls).get("kind")
     return tuple(get_args(hint)) if get_origin(hint) is Literal else ()
 
 
@@ -122,7 +129,7 @@ def _decode_dataclass(cls: type, data: JSON, path: str, problems: list[str]) -> 
     if not isinstance(data, dict):
         problems.append(f"{path}: must be an object, got {_json_type(data)}")
         return None
-    hints = get_type_hints(cls)
+    hints = _hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for unknown in sorted(set(data) - set(fields)):
         problems.append(f"{path}.{unknown}: unknown field")

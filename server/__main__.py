@@ -6,14 +6,17 @@ import argparse
 import errno
 import json
 import logging
+import os
 import socket
 from pathlib import Path
 
 import uvicorn
 
 from server.app import ROOT, create_app
+from server.federation.endpoint import Limits
 
 log = logging.getLogger("pydisco")
+MAX_WEBSOCKET_FRAME = 128 * 1024 * 1024
 
 
 def missing_runtime(root: Path) -> str | None:
@@ -52,6 +55,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for all)")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--data-dir", type=Path, default=ROOT / "data", help="where tasks and models are kept")
+    parser.add_argument(
+        "--admin-token",
+        default=os.environ.get("PYDISCO_ADMIN_TOKEN", ""),
+        help="require this token to create tasks (default: $PYDISCO_ADMIN_TOKEN; empty: anyone may)",
+    )
+    parser.add_argument("--max-connections", type=int, default=Limits.max_connections)
+    parser.add_argument("--max-connections-per-address", type=int, default=Limits.max_connections_per_address)
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     args = parser.parse_args(argv)
 
@@ -61,8 +71,16 @@ def main(argv: list[str] | None = None) -> None:
     args.data_dir.mkdir(parents=True, exist_ok=True)
     sock = bind(args.host, args.port)
     log.info("PyDisco serving http://%s:%d (data in %s)", args.host, args.port, args.data_dir)
+    limits = Limits(args.max_connections, args.max_connections_per_address)
+    app = create_app(ROOT, args.data_dir, args.admin_token, limits)
+    # the endpoint refuses frames larger than a task's model with a message; this bound only stops the absurd
     config = uvicorn.Config(
-        create_app(ROOT, args.data_dir), log_level=args.log_level, access_log=False, log_config=None
+        app,
+        log_level=args.log_level,
+        access_log=False,
+        log_config=None,
+        ws_max_size=MAX_WEBSOCKET_FRAME,
+        ws_per_message_deflate=False,  # float32 weights barely compress; deflating them costs CPU on both sides
     )
     uvicorn.Server(config).run(sockets=[sock])
 

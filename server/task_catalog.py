@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from py_shared.task import TaskDefinition, task_from_json
@@ -26,10 +26,11 @@ class ExampleData:
 
 @dataclass(frozen=True)
 class Catalog:
-    """Tasks by id, and the example data of those that have some."""
+    """Tasks by id (predefined, then created through the API), example data, and private tasks' join tokens."""
 
     tasks: dict[str, TaskDefinition]
     examples: dict[str, ExampleData]
+    join_tokens: dict[str, str] = field(default_factory=dict)
 
 
 def load_catalog(definitions: Path, examples: Path) -> Catalog:

@@ -1,23 +1,29 @@
-"""The task API: list the tasks, give one's definition, serve its example data."""
+"""The task API: list the tasks, give one's definition, serve its example data, create a task."""
 
 from __future__ import annotations
 
+import hmac
+import json
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from py_shared.task import task_to_json
+from py_shared.task import task_from_json, task_to_json
+from py_shared.typed_json import ValidationError
+from server.store import Store
 from server.task_catalog import Catalog
 
-
-def _not_found(task_id: str) -> JSONResponse:
-    return JSONResponse({"error": f"no task {task_id!r}"}, status_code=404)
+MAX_TASK_BYTES = 256 * 1024
 
 
-def task_routes(catalog: Catalog) -> list[Route]:
-    """GET /api/tasks, /api/tasks/{id} and /api/tasks/{id}/example-data."""
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def task_routes(catalog: Catalog, store: Store, admin_token: str) -> list[Route]:
+    """GET /api/tasks, /api/tasks/{id} and /api/tasks/{id}/example-data; POST /api/tasks."""
 
     def summary(task_id: str) -> dict[str, Any]:
         task, example = catalog.tasks[task_id], catalog.examples.get(task_id)
@@ -27,6 +33,7 @@ def task_routes(catalog: Catalog) -> list[Route]:
             "data_type": task.data_type,
             "model": task.model.kind,
             "scheme": task.scheme,
+            "private": task_id in catalog.join_tokens,
             "example_data": None
             if example is None
             else {
@@ -44,22 +51,46 @@ def task_routes(catalog: Catalog) -> list[Route]:
     async def get_task(request: Request) -> JSONResponse:
         task_id = request.path_params["task_id"]
         if task_id not in catalog.tasks:
-            return _not_found(task_id)
+            return _error(404, f"no task {task_id!r}")
         return JSONResponse(task_to_json(catalog.tasks[task_id]))
 
     async def example_data(request: Request) -> Response:
         task_id = request.path_params["task_id"]
         example = catalog.examples.get(task_id)
         if example is None:
-            return (
-                _not_found(task_id)
-                if task_id not in catalog.tasks
-                else JSONResponse({"error": f"task {task_id!r} has no example data on this server"}, status_code=404)
-            )
+            if task_id not in catalog.tasks:
+                return _error(404, f"no task {task_id!r}")
+            return _error(404, f"task {task_id!r} has no example data on this server")
         return FileResponse(example.path, media_type=example.media_type, filename=example.path.name)
 
+    async def create_task(request: Request) -> JSONResponse:
+        """Body: {"task": <definition>, "join_token": "..." (optional: makes the task private)}."""
+        if admin_token:
+            given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+            if not hmac.compare_digest(given.encode(), admin_token.encode()):
+                return _error(401, "creating tasks on this server needs its admin token (Authorization: Bearer ...)")
+        body = await request.body()
+        if len(body) > MAX_TASK_BYTES:
+            return _error(413, f"a task definition is at most {MAX_TASK_BYTES} bytes")
+        try:
+            data = json.loads(body)
+            if not isinstance(data, dict) or not isinstance(data.get("join_token", ""), str):
+                raise ValueError('send {"task": {...}, "join_token": "..."}')
+            task = task_from_json(data.get("task"))
+        except (ValueError, ValidationError) as e:
+            return _error(400, str(e))
+        if task.id in catalog.tasks:
+            return _error(409, f"a task {task.id!r} already exists")
+        token = data.get("join_token", "")
+        store.add_task(task, token)
+        catalog.tasks[task.id] = task
+        if token:
+            catalog.join_tokens[task.id] = token
+        return JSONResponse(summary(task.id), status_code=201)
+
     return [
-        Route("/api/tasks", list_tasks),
+        Route("/api/tasks", list_tasks, methods=["GET"]),
+        Route("/api/tasks", create_task, methods=["POST"]),
         Route("/api/tasks/{task_id}", get_task),
         Route("/api/tasks/{task_id}/example-data", example_data),
     ]

@@ -85,34 +85,58 @@ def _draw(labels: list[int], clients: int, spec: SplitSpec, rng: random.Random) 
     return parts
 
 
-def split_source(
-    task: TaskDefinition, source: DataSource, clients: int, spec: SplitSpec, seed: int = 0
-) -> list[DataSource]:
-    """One source per client. Rows and images are split by label as `spec` says; a text (which has no labels)
-    is cut into paragraphs dealt out IID or with quantity skew."""
+def _units(task: TaskDefinition, source: DataSource) -> list[int]:
+    """One label per splittable unit of `source`: a row, an image, or a text's paragraph (all label 0)."""
+    if isinstance(source, CsvSource) and isinstance(task.data, TabularData):
+        return parse_csv(source.text, task.data, source.name).labels
+    if isinstance(source, ImageSource) and isinstance(task.data, ImageData):
+        index = {label: i for i, label in enumerate(task.data.labels)}
+        return [index.get(label, -1) for _, label, _ in source.items]
+    if isinstance(source, TextSource):
+        return [0] * len(_paragraphs(source.text))
+    raise ValueError(f"cannot split {type(source).__name__} data for a {task.data.kind} task")
+
+
+def _paragraphs(text: str) -> list[str]:
+    return [p for p in text.split("\n\n") if p.strip()]
+
+
+def subsets(task: TaskDefinition, source: DataSource, parts: list[list[int]]) -> list[DataSource]:
+    """One source per list of unit indices (rows, images or paragraphs), in the format of `source`."""
     if isinstance(source, CsvSource) and isinstance(task.data, TabularData):
         table = parse_csv(source.text, task.data, source.name)
-        parts = client_indices(table.labels, clients, spec, seed)
         stem = source.name.rsplit(".", 1)[0]
         return [
             CsvSource(f"{stem}-{c}.csv", to_csv(table.header, [table.rows[i] for i in p])) for c, p in enumerate(parts)
         ]
-    if isinstance(source, ImageSource) and isinstance(task.data, ImageData):
-        index = {label: i for i, label in enumerate(task.data.labels)}
-        labels = [index.get(label, -1) for _, label, _ in source.items]
-        parts = client_indices(labels, clients, spec, seed)
+    if isinstance(source, ImageSource):
         return [ImageSource([source.items[i] for i in p]) for p in parts]
     if isinstance(source, TextSource):
-        if spec.kind == "dirichlet":
-            raise ValueError("a text has no labels to skew: split it iid or by quantity")
-        paragraphs = [p for p in source.text.split("\n\n") if p.strip()]
-        parts = client_indices([0] * len(paragraphs), clients, spec, seed)
-        stem = source.name.rsplit(".", 1)[0]
+        paragraphs, stem = _paragraphs(source.text), source.name.rsplit(".", 1)[0]
         return [
             TextSource(f"{stem}-{c}.txt", "\n\n".join(paragraphs[i] for i in p) + "\n", source.bpe_files)
             for c, p in enumerate(parts)
         ]
     raise ValueError(f"cannot split {type(source).__name__} data for a {task.data.kind} task")
+
+
+def split_source(
+    task: TaskDefinition, source: DataSource, clients: int, spec: SplitSpec, seed: int = 0
+) -> list[DataSource]:
+    """One source per client. Rows and images are split by label as `spec` says; a text (which has no labels)
+    is cut into paragraphs dealt out IID or with quantity skew."""
+    if isinstance(source, TextSource) and spec.kind == "dirichlet":
+        raise ValueError("a text has no labels to skew: split it iid or by quantity")
+    return subsets(task, source, client_indices(_units(task, source), clients, spec, seed))
+
+
+def hold_out(task: TaskDefinition, source: DataSource, fraction: float, seed: int = 0) -> tuple[DataSource, DataSource]:
+    """(the rest, a random `fraction` of the units): a common test set for comparing simulated clients."""
+    order = list(range(len(_units(task, source))))
+    random.Random(seed).shuffle(order)
+    cut = max(1, round(fraction * len(order)))
+    rest, held = subsets(task, source, [sorted(order[cut:]), sorted(order[:cut])])
+    return rest, held
 
 
 def label_counts(task: TaskDefinition, source: DataSource) -> list[int]:

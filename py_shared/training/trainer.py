@@ -115,6 +115,9 @@ class Trainer:
         # running sums of this epoch's loss and correct predictions, kept on the device
         self.sums = Tensor.zeros(2).contiguous().realize()
         self.eval_sums = Tensor.zeros(2).contiguous().realize()
+        # FedProx: the proximal term pulls local weights towards the round's global model (the anchor)
+        self.proximal_mu = task.federation.proximal_mu if task.aggregator == "fedprox" else 0.0
+        self.anchor = [p.detach().contiguous().realize() for p in model.parameters()] if self.proximal_mu else []
         self._step = TinyJit(self._train_step)
         self._eval = TinyJit(self._eval_chunk)
         self.rounds_done = 0
@@ -140,10 +143,22 @@ class Trainer:
             self.optimizer.zero_grad()
             loss_sum, correct = self._loss_and_correct(self.model(x), y)
             positions = int(math.prod(y.shape))
-            (loss_sum / positions).backward()
+            objective = loss_sum / positions
+            if self.anchor:
+                drift = sum(((p - a) ** 2).sum() for p, a in zip(self.model.parameters(), self.anchor, strict=True))
+                objective = objective + self.proximal_mu / 2 * drift
+            objective.backward()
             self.sums.assign(self.sums + Tensor.stack(loss_sum, correct) / positions)
             Tensor.realize(self.sums, *self.optimizer.schedule_step())
             return self.sums
+
+    def reset_anchor(self) -> None:
+        """Make the current weights (a just received global model) the FedProx anchor (no-op without FedProx)."""
+        if not self.anchor:
+            return
+        for a, p in zip(self.anchor, self.model.parameters(), strict=True):
+            a.assign(p.detach())
+        Tensor.realize(*self.anchor)
 
     def _eval_chunk(self, data: Any, i: Any) -> Tensor:
         if isinstance(data, DeviceExamples):

@@ -136,9 +136,13 @@ def test_trains_a_predefined_task_on_its_example_data(
     field = page.find_element("id", "epochs")
     field.clear()
     field.send_keys(str(epochs))
+    together = page.find_element("id", "collaborate")
+    assert together.is_displayed() and together.is_selected()  # federated tasks are joined unless one opts out
+    together.click()  # train alone
     start_training(page)
     assert wait_result(page) == "done", page.find_element("id", "train-result").text
     result = page.find_element("id", "train-result")
     accuracy = float(result.get_attribute("data-val-accuracy") or 0)
     assert accuracy >= at_least, result.text
     assert "validation accuracy" in result.text  # shown on the page, not only in an attribute
+    assert page.find_element("id", "federation").get_attribute("data-state") == "off"

@@ -1,0 +1,47 @@
+"""The page's view of a federated run: round, participants, state and privacy spent, for people and tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyscript import document
+
+from py_shared.federated.client import Status
+
+STATE_TEXT = {
+    "connecting": "Connecting to the server…",
+    "waiting": "Waiting for more participants before training…",
+    "training": "Training on your data",
+    "aggregating": "Update sent; waiting for the others' updates…",
+    "reconnecting": "Connection lost; reconnecting…",
+    "left": "Left the collaboration",
+}
+
+
+def show_status(status: Status) -> None:
+    """Fill #federation: its text, and data-state, data-round, data-participants, data-min-participants."""
+    element: Any = document.getElementById("federation")
+    element.hidden = False
+    element.dataset.state = status.state
+    element.dataset.round = str(status.round)
+    element.dataset.participants = str(status.participants)
+    element.dataset.minParticipants = str(status.min_participants)
+    plural = "s" if status.participants != 1 else ""
+    parts = [
+        f"Round {status.round}",
+        f"{status.participants} participant{plural} (at least {status.min_participants})",
+        STATE_TEXT.get(status.state, status.state),
+    ]
+    if status.epsilon is not None:
+        element.dataset.epsilon = f"{status.epsilon:.4g}"
+        parts.append(f"privacy spent: ε = {status.epsilon:.2f}")
+    if status.detail and status.state in ("reconnecting", "waiting"):
+        parts.append(status.detail)
+    element.textContent = " · ".join(parts)
+
+
+def hide() -> None:
+    """No federation in this run."""
+    element: Any = document.getElementById("federation")
+    element.hidden = True
+    element.dataset.state = "off"

@@ -1,0 +1,71 @@
+"""A CPython participant of a federated task: the shared client and trainer over a `websockets` connection."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+
+from py_cli.websocket_transport import connector, federated_url
+from py_shared.federated.client import FederatedClient, StatusCallback
+from py_shared.models import build_model
+from py_shared.task import TaskDefinition, task_from_json, task_to_json
+from py_shared.training.pipeline import PreparedData
+from py_shared.training.trainer import EpochCallback, EpochMetrics, ProgressCallback, Trainer
+
+ClientFactory = Callable[..., FederatedClient]
+
+
+async def train_federated(
+    task: TaskDefinition,
+    data: PreparedData,
+    server: str,
+    *,
+    name: str = "",
+    token: str = "",
+    on_status: StatusCallback | None = None,
+    on_progress: ProgressCallback | None = None,
+    on_epoch: EpochCallback | None = None,
+    client_class: ClientFactory = FederatedClient,
+) -> tuple[Trainer, list[EpochMetrics]]:
+    """Join `task` on `server`, train through its rounds, leave; returns the trainer (its model is the last
+    global model) and the epoch history."""
+    model = build_model(task)
+    connect = connector(federated_url(server, task.id))
+    client = client_class(task, model, data.train.count, connect, name=name, token=token, on_status=on_status)
+    trainer = Trainer(task, model, data.train, data.validation, on_progress, on_epoch, round_end=client.round_end)
+    client.on_new_global = trainer.reset_anchor
+    await client.start()
+    try:
+        history = await trainer.fit()
+    finally:
+        await client.leave()
+    return trainer, history
+
+
+def fetch_task(server: str, task_id: str) -> TaskDefinition:
+    """The task's definition as the server has it."""
+    url = f"{server.rstrip('/')}/api/tasks/{task_id}"
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return task_from_json(json.load(response))
+    except urllib.error.HTTPError as e:
+        raise ValueError(f"{url}: {json.loads(e.read() or b'{}').get('error', e.reason)}") from None
+    except urllib.error.URLError as e:
+        raise ValueError(f"cannot reach {server}: {e.reason}") from None
+
+
+def create_task(server: str, task: TaskDefinition, admin_token: str = "", join_token: str = "") -> None:
+    """Create `task` on the server (POST /api/tasks)."""
+    body = json.dumps({"task": task_to_json(task), "join_token": join_token}).encode()
+    request = urllib.request.Request(f"{server.rstrip('/')}/api/tasks", body, method="POST")
+    request.add_header("content-type", "application/json")
+    if admin_token:
+        request.add_header("authorization", f"Bearer {admin_token}")
+    try:
+        urllib.request.urlopen(request, timeout=30).close()
+    except urllib.error.HTTPError as e:
+        raise ValueError(
+            f"the server refused the task: {json.loads(e.read() or b'{}').get('error', e.reason)}"
+        ) from None

@@ -1,0 +1,178 @@
+"""`python -m py_cli simulate`: N real federated clients over real WebSockets against a real server.
+
+The data is split into a common held-out test set and one part per client (IID, label skew or quantity
+skew); every client trains through the rounds; at the end each client's federated model and a model trained on
+its data alone are scored on the same test set. Attackers (the first K clients) can send scaled or
+sign-flipped updates, to see what a robust aggregator is worth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from tinygrad import Tensor
+
+from py_cli.federated import create_task, train_federated
+from py_shared.data.sources import DataSource
+from py_shared.data.splits import SplitSpec, hold_out, split_source
+from py_shared.federated.client import FederatedClient, Status, StatusCallback
+from py_shared.models import build_model
+from py_shared.task import Aggregator, TaskDefinition, Training
+from py_shared.training.device_data import DeviceExamples, DeviceTokens
+from py_shared.training.pipeline import prepare_data
+from py_shared.training.trainer import Trainer
+
+TEST_FRACTION = 0.2
+
+
+@dataclass(frozen=True)
+class Attack:
+    """What a Byzantine client sends instead of its honest update: `factor` times it (-1: sign flip)."""
+
+    clients: int
+    factor: float
+
+    @staticmethod
+    def parse(text: str) -> Attack:
+        """'K:scale:F' (K clients send F times their update) or 'K:signflip' (K clients send minus it)."""
+        parts = text.split(":")
+        try:
+            if len(parts) == 3 and parts[1] == "scale":
+                return Attack(int(parts[0]), float(parts[2]))
+            if len(parts) == 2 and parts[1] == "signflip":
+                return Attack(int(parts[0]), -1.0)
+        except ValueError:
+            pass
+        raise ValueError(f"{text!r}: expected K:scale:FACTOR or K:signflip")
+
+
+def attacker(factor: float) -> type[FederatedClient]:
+    """A client class whose updates are `factor` times the honest ones."""
+
+    class Attacker(FederatedClient):
+        def make_update(self) -> Tensor:
+            return super().make_update() * factor
+
+    return Attacker
+
+
+@dataclass(frozen=True)
+class ClientResult:
+    """One simulated client: its data size, role, and test accuracy alone and federated."""
+
+    client: int
+    samples: int
+    attacker: bool
+    local_accuracy: float | None
+    federated_accuracy: float
+
+
+def simulation_task(task: TaskDefinition, clients: int, rounds: int, aggregator: Aggregator | None) -> TaskDefinition:
+    """A fresh federated copy of `task` for this run: everyone waits for all clients, one epoch per round."""
+    training: Training = replace(task.training, epochs=rounds, round_duration=1, round_unit="epochs")
+    return replace(
+        task,
+        id=f"sim-{task.id[:40]}-{secrets.token_hex(3)}",
+        scheme="federated",
+        min_participants=clients,
+        training=training,
+        aggregator=aggregator or task.aggregator,
+    )
+
+
+def _test_data(task: TaskDefinition, source: DataSource) -> DeviceExamples | DeviceTokens:
+    """All of `source` on the device, for scoring."""
+    return prepare_data(replace(task, training=replace(task.training, validation_fraction=0.0)), source).train
+
+
+@contextlib.contextmanager
+def _server(url: str | None) -> Iterator[str]:
+    if url:
+        yield url
+        return
+    from harness.server_process import running_server
+
+    with tempfile.TemporaryDirectory() as data, running_server(Path(data)) as started:
+        yield started
+
+
+async def simulate(
+    task: TaskDefinition,
+    source: DataSource,
+    clients: int,
+    split: SplitSpec,
+    rounds: int,
+    *,
+    server: str | None = None,
+    admin_token: str = "",
+    aggregator: Aggregator | None = None,
+    attack: Attack | None = None,
+    baseline: bool = True,
+    seed: int = 0,
+) -> list[ClientResult]:
+    """Run the simulation and return one result per client."""
+    rest, test_source = hold_out(task, source, TEST_FRACTION, seed)
+    parts = split_source(task, rest, clients, split, seed)
+    sim = simulation_task(task, clients, rounds, aggregator)
+    test = _test_data(sim, test_source)
+    attackers = attack.clients if attack else 0
+    closed: dict[int, float] = {}
+    started = time.perf_counter()
+
+    def report(c: int) -> StatusCallback:
+        def on_status(status: Status) -> None:
+            if c == attackers and status.state == "training" and status.round and status.round not in closed:
+                closed[status.round] = time.perf_counter() - started
+                print(
+                    f"round {status.round}/{rounds} done ({status.participants} participants, "
+                    f"{closed[status.round]:.1f} s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
+
+        return on_status
+
+    with _server(server) as url:
+        create_task(url, sim, admin_token)
+        data = [prepare_data(sim, part) for part in parts]
+
+        async def run(c: int) -> float:
+            client_class = attacker(attack.factor) if attack and c < attack.clients else FederatedClient
+            trainer, _ = await train_federated(
+                sim,
+                data[c],
+                url,
+                name=f"sim-{c}",
+                on_status=report(c),
+                client_class=client_class,
+            )
+            return trainer.evaluate(test)[1]
+
+        federated = await asyncio.gather(*(run(c) for c in range(clients)))
+    local: list[float | None] = [None] * clients
+    if baseline:
+        alone = replace(sim, scheme="local")
+        for c in range(clients):
+            trainer = Trainer(alone, build_model(alone), data[c].train, data[c].validation)
+            await trainer.fit()
+            local[c] = trainer.evaluate(test)[1]
+            print(f"local-only baseline {c + 1}/{clients} trained", file=sys.stderr, flush=True)
+    return [ClientResult(c, data[c].train.count, c < attackers, local[c], federated[c]) for c in range(clients)]
+
+
+def results_table(results: list[ClientResult]) -> str:
+    """The final table: per client, test accuracy alone and federated."""
+    lines = [f"{'client':>6} {'samples':>8} {'role':>8} {'local-only':>11} {'federated':>10}"]
+    for r in results:
+        local = f"{r.local_accuracy:.3f}" if r.local_accuracy is not None else "-"
+        role = "attacker" if r.attacker else "honest"
+        lines.append(f"{r.client:>6} {r.samples:>8} {role:>8} {local:>11} {r.federated_accuracy:>10.3f}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Federated learning: the client's round state machine (shared by browser and CPython) and its status."""

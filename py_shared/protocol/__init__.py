@@ -1,0 +1,1 @@
+"""The wire protocol shared by the server, the browser and the CPython client."""

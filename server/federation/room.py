@@ -1,0 +1,182 @@
+"""One federated task's live state: participants, the current round, the global model, the round's updates.
+
+A round closes when at least min_participants updates arrived and either every connected participant has sent
+one or the task's round deadline (counted from the round's first update) has passed. Then the aggregate is
+applied, the new global model is stored and sent to everyone. An update for another round is refused and its
+sender gets the current model; a participant that leaves is simply no longer waited for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from tinygrad import Tensor
+
+from py_shared.aggregation.accumulator import RoundAccumulator
+from py_shared.models import build_model
+from py_shared.protocol.messages import (
+    Error,
+    ErrorCode,
+    GlobalModel,
+    ProtocolError,
+    RoundInfo,
+    Update,
+    Welcome,
+    encode_message,
+)
+from py_shared.protocol.vectors import checked_vector
+from py_shared.safetensors_file import flat_to_safetensors, safetensors_to_flat
+from py_shared.task import TaskDefinition
+from py_shared.weights import Slot, bytes_to_vector, get_vector, layout, vector_to_bytes
+from server.store import Store
+
+log = logging.getLogger("pydisco.federation")
+DEVICE = "CPU"
+Send = Callable[[bytes], Awaitable[None]]
+
+
+@dataclass
+class Participant:
+    """A connected client, as the room sees it."""
+
+    id: str
+    name: str
+    samples: int
+    send: Send
+
+
+class TaskRoom:
+    """The federated state of one task; every method runs on the server's event loop."""
+
+    def __init__(self, task: TaskDefinition, store: Store) -> None:
+        self.task, self.store = task, store
+        model = build_model(task)  # the seeded initial weights: the same every client would draw
+        self.slots: list[Slot] = layout(model)
+        self.size = sum(s.size for s in self.slots)
+        self.round, self.global_vector = 0, get_vector(model).to(DEVICE).realize()
+        if (stored := store.load_model(task.id)) is not None:
+            self.round, self.global_vector = stored[0], self._from_safetensors(stored[1])
+            log.info("task %s: resumed at round %d from the stored global model", task.id, self.round)
+        self.participants: dict[str, Participant] = {}
+        self.sent: set[str] = set()
+        self.previous: Tensor | None = None
+        self.accumulator = RoundAccumulator(task, self.size, DEVICE)
+        self.deadline: asyncio.TimerHandle | None = None
+        self.deadline_passed = False
+        self.deadline_task: asyncio.Future[bool] | None = None
+        self.round_started = time.monotonic()
+
+    @property
+    def max_frame_bytes(self) -> int:
+        """The largest frame this task's clients may send: one model vector and a header."""
+        return 4 * self.size + 64 * 1024
+
+    def _from_safetensors(self, blob: bytes) -> Tensor:
+        return bytes_to_vector(safetensors_to_flat(self.slots, blob)[0], DEVICE).realize()
+
+    def _model_frame(self) -> bytes:
+        return encode_message(GlobalModel(round=self.round), vector_to_bytes(self.global_vector))
+
+    def info(self) -> RoundInfo:
+        """The round's state, as broadcast to participants."""
+        n = len(self.participants)
+        minimum = self.task.min_participants
+        return RoundInfo(
+            round=self.round, participants=n, min_participants=minimum, updates=len(self.sent), waiting=n < minimum
+        )
+
+    async def _send(self, p: Participant, frame: bytes) -> None:
+        try:
+            await p.send(frame)
+        except Exception as e:  # a dying connection is removed by its own handler; the others carry on
+            log.info("task %s: could not send to %s: %s", self.task.id, p.id, e)
+
+    async def _broadcast(self, frame: bytes) -> None:
+        await asyncio.gather(*(self._send(p, frame) for p in list(self.participants.values())))
+
+    async def join(self, participant: Participant) -> None:
+        """Admit a participant: welcome, current global model, and news for everyone."""
+        self.participants[participant.id] = participant
+        n = len(self.participants)
+        log.info("task %s: %s joined (%d participants)", self.task.id, participant.id, n)
+        welcome = Welcome(
+            client_id=participant.id,
+            round=self.round,
+            participants=n,
+            min_participants=self.task.min_participants,
+            vector_size=self.size,
+        )
+        await self._send(participant, encode_message(welcome))
+        await self._send(participant, self._model_frame())
+        await self._broadcast(encode_message(self.info()))
+
+    async def leave(self, participant_id: str) -> None:
+        """Forget a participant (it left or its connection dropped); the round no longer waits for it."""
+        if self.participants.pop(participant_id, None) is None:
+            return
+        log.info("task %s: %s left (%d participants)", self.task.id, participant_id, len(self.participants))
+        if not await self._maybe_close():
+            await self._broadcast(encode_message(self.info()))
+
+    async def update(self, participant_id: str, message: Update, payload: bytes) -> None:
+        """Take a participant's update, or refuse it with a reason; closes the round when it is complete."""
+        p = self.participants[participant_id]
+        if message.round != self.round:
+            await self._refuse(p, "stale_round", f"round {message.round} is over; the current round is {self.round}")
+            await self._send(p, self._model_frame())
+            return
+        if participant_id in self.sent:
+            await self._refuse(p, "duplicate_update", f"an update for round {self.round} was already received")
+            return
+        try:
+            vector = checked_vector(payload, self.size, DEVICE)
+        except ProtocolError as e:
+            await self._refuse(p, e.code, str(e))
+            return
+        self.accumulator.add(vector, message.samples)
+        self.sent.add(participant_id)
+        if len(self.sent) == 1 and self.task.federation.round_deadline_s > 0:
+            loop = asyncio.get_running_loop()
+            self.deadline = loop.call_later(self.task.federation.round_deadline_s, self._deadline_hit, self.round)
+        if not await self._maybe_close():
+            await self._broadcast(encode_message(self.info()))
+
+    async def _refuse(self, p: Participant, code: ErrorCode, text: str) -> None:
+        log.warning("task %s: refused from %s: %s", self.task.id, p.id, text)
+        await self._send(p, encode_message(Error(code=code, message=text)))
+
+    def _deadline_hit(self, round_: int) -> None:
+        if round_ == self.round:
+            self.deadline_passed = True
+            self.deadline_task = asyncio.ensure_future(self._maybe_close())
+
+    async def _maybe_close(self) -> bool:
+        enough = len(self.sent) >= self.task.min_participants
+        everyone = all(pid in self.sent for pid in self.participants)
+        if not (enough and (everyone or self.deadline_passed)):
+            return False
+        aggregate = self.accumulator.result()
+        self.global_vector = (self.global_vector + aggregate).realize()
+        self.previous, self.round = aggregate, self.round + 1
+        self.store.save_model(self.task.id, self.round, self.safetensors())
+        seconds = time.monotonic() - self.round_started
+        log.info(
+            "task %s: round %d closed with %d updates in %.1f s", self.task.id, self.round - 1, len(self.sent), seconds
+        )
+        self.sent = set()
+        self.accumulator = RoundAccumulator(self.task, self.size, DEVICE, self.previous)
+        if self.deadline is not None:
+            self.deadline.cancel()
+        self.deadline, self.deadline_passed, self.round_started = None, False, time.monotonic()
+        await self._broadcast(self._model_frame())
+        await self._broadcast(encode_message(self.info()))
+        return True
+
+    def safetensors(self) -> bytes:
+        """The global model as a safetensors file, named like the model's parameters."""
+        metadata = {"task": self.task.id, "round": str(self.round)}
+        return flat_to_safetensors(self.slots, vector_to_bytes(self.global_vector), metadata)

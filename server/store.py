@@ -1,0 +1,77 @@
+"""What survives a restart: created tasks (with their join tokens) and each task's global model and round.
+
+SQLite under --data-dir holds the rows; each global model is a safetensors file beside it, written to a temporary
+name and renamed, so a crash mid-write leaves the previous model intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from py_shared.task import TaskDefinition, task_from_json, task_to_json
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (id TEXT PRIMARY KEY, definition TEXT NOT NULL, join_token TEXT NOT NULL,
+                                  created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS models (task_id TEXT PRIMARY KEY, round INTEGER NOT NULL, file TEXT NOT NULL,
+                                   updated REAL NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class StoredTask:
+    """A task created through the API, and the token participants need ("" for a public task)."""
+
+    task: TaskDefinition
+    join_token: str
+
+
+class Store:
+    """The server's persistent state in `data_dir`."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.models_dir = data_dir / "models"
+        self.models_dir.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(data_dir / "pydisco.sqlite3", isolation_level=None)
+        self.db.executescript(SCHEMA)
+
+    def created_tasks(self) -> list[StoredTask]:
+        """Every task created through the API, oldest first."""
+        rows = self.db.execute("SELECT definition, join_token FROM tasks ORDER BY created").fetchall()
+        return [StoredTask(task_from_json(json.loads(d)), token) for d, token in rows]
+
+    def add_task(self, task: TaskDefinition, join_token: str) -> None:
+        """Keep a newly created task (its id must be new)."""
+        self.db.execute(
+            "INSERT INTO tasks VALUES (?, ?, ?, ?)", (task.id, json.dumps(task_to_json(task)), join_token, time.time())
+        )
+
+    def load_model(self, task_id: str) -> tuple[int, bytes] | None:
+        """The stored round and safetensors bytes of the task's global model, if there is one."""
+        row = self.db.execute("SELECT round, file FROM models WHERE task_id = ?", (task_id,)).fetchone()
+        if row is None or not (self.models_dir / row[1]).is_file():
+            return None
+        return int(row[0]), (self.models_dir / row[1]).read_bytes()
+
+    def save_model(self, task_id: str, round_: int, safetensors: bytes) -> None:
+        """Replace the task's stored global model atomically."""
+        name = f"{task_id}.safetensors"
+        temporary = self.models_dir / f".{name}.tmp"
+        with open(temporary, "wb") as f:
+            f.write(safetensors)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, self.models_dir / name)
+        self.db.execute(
+            "INSERT INTO models VALUES (?, ?, ?, ?) ON CONFLICT(task_id) DO UPDATE SET round = excluded.round, "
+            "file = excluded.file, updated = excluded.updated",
+            (task_id, round_, name, time.time()),
+        )
+
+    def close(self) -> None:
+        self.db.close()
