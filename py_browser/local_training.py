@@ -50,6 +50,7 @@ class LocalTrainingPanel:
         self.example: dict[str, bytes] | None = None  # the task's example data, when chosen instead of files
         self.offered: dict[str, Any] = {}  # the server's task list, by id
         self.cancel_token: CancelToken | None = None
+        self.client: FederatedClient | None = None  # the federation this run takes part in, if any
         self.model_bytes: bytes | None = None
         self._running: set[asyncio.Future[None]] = set()
         self.runs = 0
@@ -168,10 +169,12 @@ class LocalTrainingPanel:
         _element("data-summary").textContent = f"{len(names)} file(s), {size / 1024:.1f} kB: {shown}" if names else ""
         self._ready()
 
-    def on_cancel(self, event: Any) -> None:
+    async def on_cancel(self, event: Any) -> None:
         if self.cancel_token is not None:
             self.cancel_token.cancel()
             self.message("Cancelling after the current step…")
+        if self.client is not None and self.client.status.state != "training":
+            await self.client.cancel()  # it is waiting (for others, for the round): stop waiting
 
     def _chosen_epochs(self, task: TaskDefinition) -> TaskDefinition:
         try:
@@ -198,7 +201,7 @@ class LocalTrainingPanel:
         except (DataError, ValidationError, ValueError, Refused, ConnectionClosed) as e:
             self.result("error", f"Cannot train: {e}")
         finally:
-            self.cancel_token = None
+            self.cancel_token, self.client = None, None
             _element("train-cancel").disabled = True
             self._ready()
 
@@ -216,6 +219,7 @@ class LocalTrainingPanel:
             connect = websocket_transport.connector(websocket_transport.federated_url(task.id))
             token = _element("join-token").value
             client = FederatedClient(task, model, data.train.count, connect, token=token, on_status=show_status)
+        self.client = client
         trainer = Trainer(
             task,
             model,

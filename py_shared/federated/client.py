@@ -23,6 +23,7 @@ from py_shared.protocol.messages import (
     GlobalModel,
     Join,
     Leave,
+    Message,
     ProtocolError,
     RoundInfo,
     Update,
@@ -32,7 +33,8 @@ from py_shared.protocol.messages import (
 )
 from py_shared.protocol.transport import Connect, ConnectionClosed, QueuedTransport
 from py_shared.task import TaskDefinition
-from py_shared.weights import bytes_to_vector, get_vector, set_vector, vector_to_bytes
+from py_shared.training.trainer import TrainingCancelled
+from py_shared.weights import bytes_to_vector, get_vector, set_vector, vector_size, vector_to_bytes
 
 log = logging.getLogger("pydisco.federated")
 
@@ -86,6 +88,7 @@ class FederatedClient:
         self.local_dp = not privacy.central and privacy.noise_multiplier > 0
         self.accountant = RdpAccountant(privacy.delta) if self.local_dp else None
         self.status = Status("connecting")
+        self.cancelled = False
 
     def _report(self, **changes: object) -> None:
         self.status = replace(self.status, **changes)  # type: ignore[arg-type]
@@ -96,6 +99,18 @@ class FederatedClient:
         """Connect, join, load the current global model, and wait until enough participants are there."""
         await self._connect_with_backoff()
         await self._next_local_round()
+
+    async def cancel(self) -> None:
+        """Stop waiting (for participants, for the round, for the server): the waiting call raises
+        TrainingCancelled. Safe to call from a UI handler while the client is blocked."""
+        self.cancelled = True
+        if self.transport is not None:
+            await self.transport.close()
+
+    def _lost(self, error: ConnectionClosed) -> None:
+        if self.cancelled:
+            raise TrainingCancelled("left the federation") from None
+        self._report(state="reconnecting", detail=str(error))
 
     async def leave(self) -> None:
         """Tell the server this client is done, and close the connection."""
@@ -126,7 +141,7 @@ class FederatedClient:
                 while self.pending is not None:
                     self._handle(await self._transport().receive())
             except ConnectionClosed as e:
-                self._report(state="reconnecting", detail=str(e))
+                self._lost(e)
                 await self._connect_with_backoff()  # resends below if the server still waits for this round
         await self._next_local_round()
 
@@ -162,18 +177,24 @@ class FederatedClient:
             try:
                 self._handle(await self._transport().receive())
             except ConnectionClosed as e:
-                self._report(state="reconnecting", detail=str(e))
+                self._lost(e)
                 await self._connect_with_backoff()
         self.trained_from = self.round
         self._report(state="training", detail="")
 
-    def _handle(self, frame: bytes) -> None:
+    def _handle(self, frame: bytes) -> Message:
+        """Act on one frame from the server; returns the message."""
         try:
             message, payload = decode_message(frame)
         except ProtocolError as e:
             raise Refused(f"the server sent something unreadable: {e}") from None
         if isinstance(message, GlobalModel):
             self._load_global(message.round, payload)
+        elif isinstance(message, Welcome) and message.vector_size != vector_size(self.model):
+            raise Refused(
+                f"the server's model for this task has {message.vector_size} values, this one "
+                f"{vector_size(self.model)}: the task definitions differ"
+            )
         elif isinstance(message, Welcome | RoundInfo):
             self._report(participants=message.participants, min_participants=message.min_participants)
         elif isinstance(message, Error):
@@ -181,6 +202,7 @@ class FederatedClient:
                 raise Refused(f"the server refused this client: {message.message}")
             log.warning("server: %s (%s)", message.message, message.code)
             self._report(detail=message.message)
+        return message
 
     def _load_global(self, round_: int, payload: bytes) -> None:
         if self.global_vector is not None and round_ <= self.round:
@@ -201,6 +223,8 @@ class FederatedClient:
                 await self._join()
                 return
             except (ConnectionClosed, OSError) as e:
+                if self.cancelled:
+                    raise TrainingCancelled("left the federation") from None
                 if attempt == self.max_attempts:
                     raise ConnectionClosed(f"gave up after {attempt} attempts: {e}") from None
                 self._report(state="reconnecting", detail=f"{e}; retrying in {delay:.1f} s")
@@ -214,8 +238,5 @@ class FederatedClient:
         self.transport = await self.connect()
         join = Join(task_id=self.task.id, samples=self.samples, client_name=self.name, token=self.token)
         await self.transport.send(encode_message(join))
-        while True:
-            frame = await self.transport.receive()
-            self._handle(frame)
-            if decode_message(frame)[0].kind == "global_model":
-                return
+        while self._handle(await self.transport.receive()).kind != "global_model":
+            pass

@@ -93,7 +93,7 @@ class Update:
 
 @dataclass(frozen=True, kw_only=True)
 class RoundInfo:
-    """Where the task stands: sent to everyone when people join or leave and when updates arrive."""
+    """Where the task stands: to everyone when people join or leave or a round closes; to a sender on its update."""
 
     kind: Literal["round_info"] = "round_info"
     round: int

@@ -161,7 +161,7 @@ class Federation:
             log.warning("task %s: refused a join with a wrong or missing token", room.task.id)
             await _fatal(websocket, "unauthorized", "wrong or missing join token for this task", 4403)
             return None
-        participant = Participant(secrets.token_hex(4), join.client_name, join.samples, send)
+        participant = Participant(secrets.token_hex(4), join.client_name or "-", send)
         await room.join(participant)
         return participant
 

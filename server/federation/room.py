@@ -44,8 +44,7 @@ class Participant:
     """A connected client, as the room sees it."""
 
     id: str
-    name: str
-    samples: int
+    name: str  # what the client calls itself, for the log
     send: Send
 
 
@@ -102,7 +101,7 @@ class TaskRoom:
         """Admit a participant: welcome, current global model, and news for everyone."""
         self.participants[participant.id] = participant
         n = len(self.participants)
-        log.info("task %s: %s joined (%d participants)", self.task.id, participant.id, n)
+        log.info("task %s: %s (%s) joined (%d participants)", self.task.id, participant.id, participant.name, n)
         welcome = Welcome(
             client_id=participant.id,
             round=self.round,
@@ -143,7 +142,8 @@ class TaskRoom:
             loop = asyncio.get_running_loop()
             self.deadline = loop.call_later(self.task.federation.round_deadline_s, self._deadline_hit, self.round)
         if not await self._maybe_close():
-            await self._broadcast(encode_message(self.info()))
+            # only the sender hears of each update: telling everyone would cost N^2 messages a round
+            await self._send(p, encode_message(self.info()))
 
     async def _refuse(self, p: Participant, code: ErrorCode, text: str) -> None:
         log.warning("task %s: refused from %s: %s", self.task.id, p.id, text)

@@ -15,12 +15,14 @@ import pytest
 
 from harness.server_process import free_port, running_server
 from py_cli.federated import create_task, train_federated
+from py_cli.websocket_transport import connector, federated_url
 from py_shared.data.sources import CsvSource
 from py_shared.data.splits import SplitSpec, split_source
 from py_shared.federated.client import FederatedClient, Refused, Status
 from py_shared.models import build_model
-from py_shared.task import Privacy, TaskDefinition
+from py_shared.task import MLPModel, Privacy, TaskDefinition
 from py_shared.training.pipeline import prepare_data
+from py_shared.training.trainer import TrainingCancelled
 from py_shared.weights import get_vector
 from tests.fixtures import titanic_like_csv, titanic_like_task
 from tests.py_cli.test_train import cli, final, write_task
@@ -160,3 +162,37 @@ def test_simulate_prints_local_and_federated_accuracy(tmp_path: Path) -> None:
     rows = [line.split() for line in result.stdout.splitlines()[1:]]
     assert len(rows) == 3 and all(r[2] == "honest" and 0 <= float(r[3]) <= 1 for r in rows)
     assert "round 2/2 done" in result.stderr
+
+
+def test_cancelling_while_waiting_for_participants_stops_the_client(tmp_path: Path) -> None:
+    task = federated_task("lonely")
+
+    async def scenario(url: str) -> None:
+        model = build_model(task)
+        client: FederatedClient
+        cancelling: list[asyncio.Future[None]] = []
+
+        def on_status(s: Status) -> None:
+            if s.state == "waiting" and not cancelling:
+                cancelling.append(asyncio.ensure_future(client.cancel()))  # as the page's Cancel button does
+
+        client = FederatedClient(task, model, 10, connector(federated_url(url, task.id)), on_status=on_status)
+        await asyncio.wait_for(client.start(), 30)  # alone, with two needed: it waits until cancelled
+
+    with running_server(tmp_path) as url:
+        create_task(url, task)
+        with pytest.raises(TrainingCancelled):
+            asyncio.run(scenario(url))
+
+
+def test_a_client_whose_model_differs_from_the_servers_is_refused(tmp_path: Path) -> None:
+    on_server = federated_task("shape")
+    here = replace(on_server, model=MLPModel(hidden=(3,)))
+
+    async def scenario(url: str) -> None:
+        await FederatedClient(here, build_model(here), 10, connector(federated_url(url, here.id))).start()
+
+    with running_server(tmp_path) as url:
+        create_task(url, on_server)
+        with pytest.raises(Refused, match="task definitions differ"):
+            asyncio.run(scenario(url))
