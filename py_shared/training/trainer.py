@@ -117,7 +117,7 @@ class Trainer:
         self.eval_sums = Tensor.zeros(2).contiguous().realize()
         # FedProx: the proximal term pulls local weights towards the round's global model (the anchor)
         self.proximal_mu = task.federation.proximal_mu if task.aggregator == "fedprox" else 0.0
-        self.anchor = [p.detach().contiguous().realize() for p in model.parameters()] if self.proximal_mu else []
+        self.anchor = [p.detach().clone().realize() for p in model.parameters()] if self.proximal_mu else []
         self._step = TinyJit(self._train_step)
         self._eval = TinyJit(self._eval_chunk)
         self.rounds_done = 0

@@ -13,7 +13,7 @@ from tinygrad import Tensor
 from py_shared.data.examples import Examples
 from py_shared.data.text import CharTokenizer, tokenize
 from py_shared.models import build_model
-from py_shared.task import GPTModel, MLPModel, TabularData, TaskDefinition, TextData, Training
+from py_shared.task import Federation, GPTModel, MLPModel, TabularData, TaskDefinition, TextData, Training
 from py_shared.training.device_data import DeviceExamples, DeviceTokens
 from py_shared.training.trainer import CancelToken, Progress, Trainer, TrainingCancelled
 from py_shared.weights import get_vector, set_vector, vector_size
@@ -130,3 +130,33 @@ def test_language_model_learns_a_repetitive_text() -> None:
     assert last.val_loss is not None and first.val_loss is not None and last.val_loss < first.val_loss
     assert last.val_perplexity is not None and last.val_perplexity < math.exp(first.val_loss)
     assert last.val_accuracy is not None and last.val_accuracy > 0.9  # "abcd" repeats: the next char is certain
+
+
+def test_fedprox_pulls_the_weights_towards_the_anchor() -> None:
+    def drift(aggregator: str, mu: float) -> float:
+        task = replace(TASK, aggregator=aggregator, federation=Federation(proximal_mu=mu))
+        task = replace(task, training=replace(task.training, epochs=2, optimizer="sgd", learning_rate=0.05))
+        model = build_model(task)
+        start = get_vector(model).numpy()
+        trainer = Trainer(task, model, DeviceExamples(quadrants(320, 0)))
+        assert bool(trainer.anchor) == (aggregator == "fedprox" and mu > 0)
+        run(trainer)
+        if trainer.anchor:  # regression: detach().contiguous() aliased the parameters, so the anchor moved too
+            np.testing.assert_array_equal(np.concatenate([a.numpy().ravel() for a in trainer.anchor]), start)
+        return float(np.linalg.norm(get_vector(model).numpy() - start))
+
+    free, held = drift("fedavg", 0.0), drift("fedprox", 5.0)
+    assert held < 0.5 * free
+    assert drift("fedprox", 0.0) == pytest.approx(free, rel=1e-4)  # mu = 0 is FedAvg's local training
+
+
+def test_the_fedprox_anchor_follows_the_received_global_model() -> None:
+    task = replace(TASK, aggregator="fedprox", federation=Federation(proximal_mu=0.1))
+    model = build_model(task)
+    trainer = Trainer(task, model, DeviceExamples(quadrants(64, 0)))
+    set_vector(model, Tensor.full((vector_size(model),), 0.5).contiguous().realize())
+    trainer.reset_anchor()
+    assert all(np.allclose(a.numpy(), 0.5) for a in trainer.anchor)
+    run(trainer)  # training moves the weights, not the anchor
+    assert all(np.allclose(a.numpy(), 0.5) for a in trainer.anchor)
+    assert not np.allclose(get_vector(model).numpy(), 0.5)

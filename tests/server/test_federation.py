@@ -7,11 +7,14 @@ import asyncio
 import itertools
 import math
 import struct
+import urllib.error
+import urllib.request
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import safetensors.numpy
 
 from harness.server_process import running_server
 from py_shared.protocol.framing import encode_frame
@@ -344,3 +347,16 @@ def test_tasks_models_and_rounds_survive_a_restart(tmp_path: Path) -> None:
         welcome, after = run(second_life(server, task))
         assert isinstance(welcome, Welcome) and welcome.round == 2
         assert after == before
+
+
+def test_the_global_model_downloads_as_safetensors_and_a_private_one_needs_its_token(server: str) -> None:
+    task = new_task(server, join_token="secret")
+    url = f"{server}/api/tasks/{task}/model"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(url, timeout=10)
+    assert refused.value.code == 401
+    request = urllib.request.Request(url, headers={"authorization": "Bearer secret"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.headers["x-pydisco-round"] == "0"
+        tensors = safetensors.numpy.load(response.read())
+    assert sum(t.size for t in tensors.values()) == SIZE
