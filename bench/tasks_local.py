@@ -14,6 +14,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -44,12 +45,12 @@ def on_cpu(task_id: str, epochs: int) -> dict[str, Any]:
     }
 
 
-def in_browser(task_ids: list[str], epochs: int) -> dict[str, dict[str, Any]]:
+def in_browser(task_ids: list[str], epochs: int) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(task, result) for each task as soon as it is trained, each in a fresh headless Chromium."""
     from harness.chromium import chromium, wait_for_state
     from harness.pyworker import call_in_worker
     from harness.server_process import running_server
 
-    results = {}
     with tempfile.TemporaryDirectory() as data, running_server(Path(data)) as url:
         for task_id in task_ids:
             with chromium() as driver:  # a fresh page per task: nothing compiled or cached carries over
@@ -57,10 +58,10 @@ def in_browser(task_ids: list[str], epochs: int) -> dict[str, dict[str, Any]]:
                 if wait_for_state(driver, timeout=120) != "ready":
                     raise RuntimeError("the page did not become ready")
                 module = Path(__file__).with_name("tasks_local_steps.py")
-                results[task_id] = call_in_worker(
-                    driver, module, "train_task", timeout=7200, task_id=task_id, epochs=epochs
+                yield (
+                    task_id,
+                    call_in_worker(driver, module, "train_task", timeout=7200, task_id=task_id, epochs=epochs),
                 )
-    return results
 
 
 def main() -> int:
@@ -76,7 +77,7 @@ def main() -> int:
             flush=True,
         )
     if args.browser:
-        for task_id, row in in_browser(args.tasks, args.epochs).items():
+        for task_id, row in in_browser(args.tasks, args.epochs):
             print(json.dumps({"task": task_id, "platform": "chromium-tinygrad-webgpu", **row}), flush=True)
     return 0
 

@@ -131,9 +131,10 @@ async def simulate(
         def on_status(status: Status) -> None:
             if c == attackers and status.state == "training" and status.round and status.round not in closed:
                 closed[status.round] = time.perf_counter() - started
+                bar = "#" * round(24 * status.round / rounds)
                 print(
-                    f"round {status.round}/{rounds} done ({status.participants} participants, "
-                    f"{closed[status.round]:.1f} s)",
+                    f"round {status.round}/{rounds} [{bar:-<24}] done: {status.participants} participants, "
+                    f"{closed[status.round]:.1f} s",
                     file=sys.stderr,
                     flush=True,
                 )

@@ -161,7 +161,7 @@ def test_simulate_prints_local_and_federated_accuracy(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     rows = [line.split() for line in result.stdout.splitlines()[1:]]
     assert len(rows) == 3 and all(r[2] == "honest" and 0 <= float(r[3]) <= 1 for r in rows)
-    assert "round 2/2 done" in result.stderr
+    assert "round 2/2 [########################] done: 3 participants" in result.stderr
 
 
 def test_cancelling_while_waiting_for_participants_stops_the_client(tmp_path: Path) -> None:
