@@ -26,8 +26,10 @@ BASE_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
     "--disable-dev-shm-usage",
-    # WebRTC between tabs on one machine without an mDNS resolver
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
+    # WebRTC between tabs on one machine without an mDNS resolver; and no autofill-server queries, which
+    # Chromium itself sends to Google about any page with form fields (browser traffic, not the page's: the
+    # no-outside-request test must see only what the page loads)
+    "--disable-features=WebRtcHideLocalIpsWithMdns,AutofillServerCommunication",
 ]
 WEBGPU_FLAG = "--enable-unsafe-webgpu"  # without it requestAdapter() returns null in headless Chromium
 
