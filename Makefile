@@ -52,6 +52,9 @@ bench: setup browser-packages
 	$(PY) -m bench.page_boot
 	$(PY) -m bench.cpu_train
 	$(PY) -m bench.browser_train
+	$(PY) -m bench.tasks_local
+	$(PY) -m bench.fed_round
+	$(PY) -m bench.fed_scale
 
 clean:
 	rm -rf $(VENV) .cache www/vendor www/dist build *.egg-info
