@@ -49,6 +49,17 @@ def close_to(a: list[float], b: list[float]) -> bool:
     return len(a) == len(b) and all(math.isclose(x, y, rel_tol=1e-5, abs_tol=1e-6) for x, y in zip(a, b, strict=True))
 
 
+async def first_round(server: str, task: str, first: float, second: float) -> tuple[RawClient, RawClient, list[float]]:
+    """Two clients join and send constant updates for round 0; returns them and the round-1 model."""
+    a, b = await RawClient.open(server, task), await RawClient.open(server, task)
+    await a.join(task)
+    await b.join(task)
+    await a.update(0, [first] * SIZE)
+    await b.update(0, [second] * SIZE)
+    _, model = await a.expect("global_model")
+    return a, b, model
+
+
 def test_a_round_closes_with_the_sample_weighted_mean(server: str) -> None:
     task = new_task(server)
 
@@ -73,12 +84,7 @@ def test_a_stale_update_is_refused_with_the_current_model(server: str) -> None:
     task = new_task(server)
 
     async def scenario() -> None:
-        a, b = await RawClient.open(server, task), await RawClient.open(server, task)
-        await a.join(task)
-        await b.join(task)
-        await a.update(0, [0.5] * SIZE)
-        await b.update(0, [0.5] * SIZE)
-        _, g1 = await a.expect("global_model")
+        a, _b, g1 = await first_round(server, task, 0.5, 0.5)
         await a.update(0, [9.0] * SIZE)  # a straggler's update for the closed round
         error, _ = await a.expect("error")
         assert isinstance(error, Error) and error.code == "stale_round" and not error.fatal
@@ -92,12 +98,7 @@ def test_a_late_joiner_gets_the_current_round_and_model(server: str) -> None:
     task = new_task(server)
 
     async def scenario() -> None:
-        a, b = await RawClient.open(server, task), await RawClient.open(server, task)
-        await a.join(task)
-        await b.join(task)
-        await a.update(0, [0.25] * SIZE)
-        await b.update(0, [0.75] * SIZE)
-        _, g1 = await a.expect("global_model")
+        a, b, g1 = await first_round(server, task, 0.25, 0.75)
         late = await RawClient.open(server, task)
         welcome, model = await late.join(task)
         assert isinstance(welcome, Welcome) and welcome.round == 1 and welcome.participants == 3
