@@ -19,7 +19,8 @@ STATE_TEXT = {
 
 
 def show_status(status: Status) -> None:
-    """Fill #federation: its text, and data-state, data-round, data-participants, data-min-participants."""
+    """Fill #federation: its text, and data-state, data-round, data-participants, data-min-participants (and
+    data-secure, data-epsilon when they apply)."""
     element: Any = document.getElementById("federation")
     element.hidden = False
     element.dataset.state = status.state
@@ -32,10 +33,13 @@ def show_status(status: Status) -> None:
         f"{status.participants} participant{plural} (at least {status.min_participants})",
         STATE_TEXT.get(status.state, status.state),
     ]
+    if status.secure:
+        element.dataset.secure = status.secure
+        parts.append(status.secure)
     if status.epsilon is not None:
         element.dataset.epsilon = f"{status.epsilon:.4g}"
         parts.append(f"privacy spent: ε = {status.epsilon:.2f}")
-    if status.detail and status.state in ("reconnecting", "waiting"):
+    if status.detail and status.state in ("reconnecting", "waiting", "aggregating"):
         parts.append(status.detail)
     element.textContent = " · ".join(parts)
 

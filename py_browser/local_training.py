@@ -15,8 +15,11 @@ from pyscript import document, window
 
 from py_browser import federation_view, files, websocket_transport
 from py_browser.federation_view import show_status
+from py_browser.webcrypto import WebCrypto
 from py_shared.data.examples import DataError
 from py_shared.federated.client import FederatedClient, Refused
+from py_shared.federated.join import join_with_data
+from py_shared.federated.secure_client import SecureFederatedClient
 from py_shared.models import build_model
 from py_shared.protocol.transport import ConnectionClosed
 from py_shared.safetensors_file import model_to_safetensors
@@ -210,16 +213,26 @@ class LocalTrainingPanel:
         self.message("Reading your data…")
         chosen = self.example if self.example is not None else await files.chosen_files(_element("data-files").files)
         source = await files.to_source(task, chosen, self.message)
-        data = prepare_data(task, source)
-        self.message(f"{data.summary}. Compiling the model for this GPU (the first step takes longest)…")
         model = build_model(task)
         together = not _element("collaboration").hidden and _element("collaborate").checked
-        client = None
+        client: FederatedClient | None = None
         if together:
             connect = websocket_transport.connector(websocket_transport.federated_url(task.id))
-            token = _element("join-token").value
-            client = FederatedClient(task, model, data.train.count, connect, token=token, on_status=show_status)
-        self.client = client
+            options: dict[str, Any] = {"token": _element("join-token").value, "on_status": show_status}
+
+            def make_client(samples: int) -> FederatedClient:
+                nonlocal client
+                if task.secure_aggregation:
+                    client = SecureFederatedClient(task, model, samples, connect, crypto=WebCrypto(), **options)
+                else:
+                    client = FederatedClient(task, model, samples, connect, **options)
+                self.client = client  # cancellable while it waits for the others
+                return client
+
+            client, data = await join_with_data(task, source, make_client)
+        else:
+            data = prepare_data(task, source)
+        self.message(f"{data.summary}. Compiling the model for this GPU (the first step takes longest)…")
         trainer = Trainer(
             task,
             model,
@@ -234,7 +247,6 @@ class LocalTrainingPanel:
             history = await trainer.fit(cancel)
         else:
             client.on_new_global = trainer.reset_anchor
-            await client.start()
             try:
                 history = await trainer.fit(cancel)
             finally:

@@ -44,21 +44,23 @@ async def train(args: argparse.Namespace) -> int:
     if args.epochs:
         task = replace(task, training=replace(task.training, epochs=args.epochs))
     started = time.perf_counter()
-    data = prepare_data(task, read_source(task, args.data or example_data(task)))
-    print(data.summary, file=sys.stderr)
+    source = read_source(task, args.data or example_data(task))
     bar = ProgressBar()
     if args.server:
         trainer, history = await train_federated(
             task,
-            data,
+            source,
             args.server,
             name=args.name,
             token=args.token,
             on_status=bar.status,
+            on_data=lambda data: print(data.summary, file=sys.stderr),
             on_progress=bar.progress,
             on_epoch=bar.epoch,
         )
     else:
+        data = prepare_data(task, source)
+        print(data.summary, file=sys.stderr)
         trainer = Trainer(
             task, build_model(task), data.train, data.validation, on_progress=bar.progress, on_epoch=bar.epoch
         )

@@ -8,7 +8,11 @@ import urllib.request
 from collections.abc import Callable
 
 from py_cli.websocket_transport import connector, federated_url
+from py_cpython.crypto import CPythonCrypto
+from py_shared.data.sources import DataSource
 from py_shared.federated.client import FederatedClient, StatusCallback
+from py_shared.federated.join import join_with_data
+from py_shared.federated.secure_client import SecureFederatedClient
 from py_shared.models import build_model
 from py_shared.task import TaskDefinition, task_from_json, task_to_json
 from py_shared.training.pipeline import PreparedData
@@ -19,24 +23,31 @@ ClientFactory = Callable[..., FederatedClient]
 
 async def train_federated(
     task: TaskDefinition,
-    data: PreparedData,
+    source: DataSource | PreparedData,
     server: str,
     *,
     name: str = "",
     token: str = "",
     on_status: StatusCallback | None = None,
+    on_data: Callable[[PreparedData], None] | None = None,
     on_progress: ProgressCallback | None = None,
     on_epoch: EpochCallback | None = None,
-    client_class: ClientFactory = FederatedClient,
+    client_class: ClientFactory | None = None,
 ) -> tuple[Trainer, list[EpochMetrics]]:
-    """Join `task` on `server`, train through its rounds, leave; returns the trainer (its model is the last
-    global model) and the epoch history."""
+    """Join `task` on `server` with the data in `source` (raw, or prepared), train through its rounds, leave;
+    returns the trainer (its model is the last global model) and the epoch history. A secure-aggregation task
+    gets a SecureFederatedClient (or `client_class`, then a subclass of it) with the CPython crypto backend."""
     model = build_model(task)
     connect = connector(federated_url(server, task.id))
-    client = client_class(task, model, data.train.count, connect, name=name, token=token, on_status=on_status)
+    options: dict[str, object] = {"name": name, "token": token, "on_status": on_status}
+    if task.secure_aggregation:
+        options["crypto"] = CPythonCrypto()
+    factory = client_class or (SecureFederatedClient if task.secure_aggregation else FederatedClient)
+    client, data = await join_with_data(task, source, lambda samples: factory(task, model, samples, connect, **options))
+    if on_data is not None:
+        on_data(data)
     trainer = Trainer(task, model, data.train, data.validation, on_progress, on_epoch, round_end=client.round_end)
     client.on_new_global = trainer.reset_anchor
-    await client.start()
     try:
         history = await trainer.fit()
     finally:

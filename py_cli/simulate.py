@@ -119,6 +119,8 @@ async def simulate(
     seed: int = 0,
 ) -> list[ClientResult]:
     """Run the simulation and return one result per client."""
+    if attack is not None and task.secure_aggregation:
+        raise ValueError("attacks show what a robust aggregator is worth; secure aggregation allows none")
     rest, test_source = hold_out(task, source, TEST_FRACTION, seed)
     parts = split_source(task, rest, clients, split, seed)
     sim = simulation_task(task, clients, rounds, aggregator)
@@ -146,10 +148,10 @@ async def simulate(
         data = [prepare_data(sim, part) for part in parts]
 
         async def run(c: int) -> float:
-            client_class = attacker(attack.factor) if attack and c < attack.clients else FederatedClient
+            client_class = attacker(attack.factor) if attack and c < attack.clients else None
             trainer, _ = await train_federated(
                 sim,
-                data[c],
+                parts[c],
                 url,
                 name=f"sim-{c}",
                 on_status=report(c),

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
+from py_shared.secure.precision import fixed_point_for
 from py_shared.typed_json import JSON, from_json, to_json
 
 Scheme = Literal["local", "federated", "decentralized"]
@@ -205,6 +206,9 @@ class Privacy:
     noise_multiplier: float = 0.0  # 0: no noise
     delta: float = 1e-5  # the delta of the reported (epsilon, delta)
     central: bool = False  # False: each client privatises its own update; True: the server does, on the sum
+    # with secure aggregation: each client adds 1/n of the central noise's variance, so only the sum is noised
+    # as central DP would noise it, and the server never sees an un-noised update
+    distributed: bool = False
 
     def problems(self) -> Iterator[str]:
         for name in ("clip_norm", "noise_multiplier"):
@@ -214,6 +218,41 @@ class Privacy:
             yield "noise_multiplier: noise needs a positive clip_norm (the noise scales with it)"
         if not 0 < self.delta < 1:
             yield "delta: must be in (0, 1)"
+        if self.distributed and self.central:
+            yield "distributed: central and distributed DP exclude each other"
+        if self.distributed and self.noise_multiplier <= 0:
+            yield "distributed: distributed DP needs a positive noise_multiplier"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SecureAggregation:
+    """Secure aggregation's knobs (used when the task's secure_aggregation is true); see py_shared/secure/."""
+
+    clip_value: float = 1.0  # each coordinate of an update is clipped to [-clip_value, clip_value] to encode it
+    max_participants: int = 100  # the most inputs one secure sum holds: with clip_value it fixes the precision
+    threshold: float = 2 / 3  # share of a participant's group (itself and its neighbours) that rebuilds its secrets
+    graph: Literal["complete", "sparse"] = "complete"  # mask with every other participant, or with a few
+    neighbours: int = 0  # sparse: neighbours per participant (even); 0 picks 2 * ceil(log2 n)
+    phase_timeout_s: float = 30.0  # who has not answered a phase by then has dropped
+
+    def problems(self) -> Iterator[str]:
+        if not 0.5 < self.threshold <= 1:
+            yield "threshold: must be in (0.5, 1]: a smaller one would let a lying server open both secrets"
+        if not 2 <= self.max_participants <= 1000:
+            yield "max_participants: must be between 2 and 1000"
+        if not self.clip_value > 0:
+            yield "clip_value: must be positive"
+        else:
+            try:
+                fixed_point_for(self.clip_value, max(self.max_participants, 1))
+            except ValueError as e:
+                yield f"clip_value: {e}"
+        if self.neighbours < 0 or self.neighbours % 2:
+            yield "neighbours: must be an even number (0: automatic)"
+        if self.neighbours and self.graph == "complete":
+            yield "neighbours: only a sparse graph has a number of neighbours"
+        if not self.phase_timeout_s > 0:
+            yield "phase_timeout_s: must be positive"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -255,6 +294,7 @@ class TaskDefinition:
     federation: Federation = Federation()
     privacy: Privacy = Privacy()
     secure_aggregation: bool = False
+    secure: SecureAggregation = SecureAggregation()
 
     @property
     def data_type(self) -> str:
@@ -272,6 +312,14 @@ class TaskDefinition:
             yield "privacy.central: server-side DP is calibrated for fedavg and fedprox only"
         if self.secure_aggregation and self.scheme == "local":
             yield "secure_aggregation: needs a federated or decentralized scheme"
+        if self.secure_aggregation and self.aggregator not in ("fedavg", "fedprox"):
+            yield "secure_aggregation: the server sees only the sum, so the aggregator must be fedavg or fedprox"
+        if self.secure_aggregation and self.privacy.central:
+            yield "secure_aggregation: the server cannot clip updates it cannot see; use privacy.distributed"
+        if self.privacy.distributed and not self.secure_aggregation:
+            yield "privacy.distributed: needs secure_aggregation (otherwise the server sees each noised update)"
+        if self.secure_aggregation and not 2 <= self.min_participants <= self.secure.max_participants:
+            yield "min_participants: a secure sum needs at least 2, and at most secure.max_participants"
         fits = {"tabular": ("mlp",), "image": ("cnn", "mlp"), "text": ("gpt",)}[self.data.kind]
         if self.model.kind not in fits:
             yield f"model.kind: a {self.model.kind!r} model cannot learn from {self.data.kind} data"

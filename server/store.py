@@ -1,4 +1,5 @@
-"""What survives a restart: created tasks (with their join tokens) and each task's global model and round.
+"""What survives a restart: created tasks (with their join tokens), each task's global model and round, and the
+feature statistics a secure tabular task's participants agreed on.
 
 SQLite under --data-dir holds the rows; each global model is a safetensors file beside it, written to a temporary
 name and renamed, so a crash mid-write leaves the previous model intact.
@@ -14,12 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from py_shared.task import TaskDefinition, task_from_json, task_to_json
+from py_shared.typed_json import JSON
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS tasks (id TEXT PRIMARY KEY, definition TEXT NOT NULL, join_token TEXT NOT NULL,
                                   created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS models (task_id TEXT PRIMARY KEY, round INTEGER NOT NULL, file TEXT NOT NULL,
                                    updated REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS statistics (task_id TEXT PRIMARY KEY, statistics TEXT NOT NULL);
 """
 
 
@@ -72,6 +75,15 @@ class Store:
             "file = excluded.file, updated = excluded.updated",
             (task_id, round_, name, time.time()),
         )
+
+    def load_statistics(self, task_id: str) -> JSON | None:
+        """The feature statistics the task's participants agreed on (JSON), if they did."""
+        row = self.db.execute("SELECT statistics FROM statistics WHERE task_id = ?", (task_id,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def save_statistics(self, task_id: str, statistics: JSON) -> None:
+        """Keep the task's agreed feature statistics: late joiners and a restarted server use the same ones."""
+        self.db.execute("INSERT OR REPLACE INTO statistics VALUES (?, ?)", (task_id, json.dumps(statistics)))
 
     def close(self) -> None:
         self.db.close()

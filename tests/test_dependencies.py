@@ -16,6 +16,7 @@ ALLOWED = {
     "py_shared": STDLIB | {"py_shared", "tinygrad"},
     "py_browser": STDLIB | {"py_shared", "py_browser", "tinygrad", "js", "pyodide", "pyodide_js", "pyscript"},
     "www": STDLIB | {"py_browser", "js", "pyodide", "pyodide_js", "pyscript"},
+    "py_cpython": STDLIB | {"py_shared", "py_cpython", "cryptography"},
 }
 FORBIDDEN = {"server": {"py_browser", "py_cli"}}
 

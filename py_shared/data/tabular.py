@@ -158,10 +158,11 @@ def encode(rows: TableRows, indices: list[int], spec: TabularData, stats: Numeri
 
 
 def prepare_tabular(
-    text: str, spec: TabularData, name: str, validation_fraction: float, seed: int
+    text: str, spec: TabularData, name: str, validation_fraction: float, seed: int, stats: NumericStats | None = None
 ) -> tuple[Examples, Examples, NumericStats, TableRows]:
-    """CSV text -> (train, validation) examples, with statistics from the training split only."""
+    """CSV text -> (train, validation) examples, with `stats` (agreed by the federation) or else statistics from
+    the training split only."""
     rows = read_csv(text, spec, name)
     train_idx, val_idx = split_indices(len(rows.labels), validation_fraction, seed)
-    stats = numeric_stats(rows, train_idx, spec)
+    stats = stats or numeric_stats(rows, train_idx, spec)
     return encode(rows, train_idx, spec, stats), encode(rows, val_idx, spec, stats), stats, rows

@@ -53,6 +53,7 @@ class Status:
     min_participants: int = 0
     epsilon: float | None = None  # privacy spent so far, with client-side DP
     detail: str = ""
+    secure: str = ""  # with secure aggregation: the round's participants and threshold (the phase is in detail)
 
 
 StatusCallback = Callable[[Status], None]
@@ -85,10 +86,14 @@ class FederatedClient:
         self.pending: tuple[int, bytes] | None = None  # an update sent but not yet answered by a global model
         self.trained_from = 0  # the round whose global model local training started from
         privacy = task.privacy
-        self.local_dp = not privacy.central and privacy.noise_multiplier > 0
-        self.accountant = RdpAccountant(privacy.delta) if self.local_dp else None
+        self.local_dp = not privacy.central and not privacy.distributed and privacy.noise_multiplier > 0
+        self.accountant = RdpAccountant(privacy.delta) if self.local_dp or privacy.distributed else None
         self.status = Status("connecting")
         self.cancelled = False
+        if task.secure_aggregation and type(self) is FederatedClient:
+            raise ValueError(
+                "a secure-aggregation task needs SecureFederatedClient (py_shared/federated/secure_client)"
+            )
 
     def _report(self, **changes: object) -> None:
         self.status = replace(self.status, **changes)  # type: ignore[arg-type]
@@ -129,7 +134,12 @@ class FederatedClient:
             # the round closed without us while we trained: the new global model is loaded, our work is stale
             await self._next_local_round()
             return
-        self.pending = (self.round, vector_to_bytes(self.make_update()))
+        await self._exchange(self.make_update())
+        await self._next_local_round()
+
+    async def _exchange(self, update: Tensor) -> None:
+        """Send `update` for the current round and wait for the round's global model (resending after a drop)."""
+        self.pending = (self.round, vector_to_bytes(update))
         if self.accountant is not None:
             self.accountant.step(self.task.privacy.noise_multiplier)
             self._report(epsilon=self.accountant.epsilon)
@@ -143,14 +153,15 @@ class FederatedClient:
             except ConnectionClosed as e:
                 self._lost(e)
                 await self._connect_with_backoff()  # resends below if the server still waits for this round
-        await self._next_local_round()
 
     def make_update(self) -> Tensor:
         """This round's update: the change since the round's global model, privatised if the task says so."""
         update = get_vector(self.model) - self._global()
         privacy = self.task.privacy
         if not privacy.central and (privacy.clip_norm > 0 or privacy.noise_multiplier > 0):
-            update = privatize(update, privacy.clip_norm, privacy.noise_multiplier)
+            # distributed DP: only the clip here; the noise is added once the number of participants is known
+            noise = 0.0 if privacy.distributed else privacy.noise_multiplier
+            update = privatize(update, privacy.clip_norm, noise)
         return update
 
     def _transport(self) -> QueuedTransport:
@@ -182,8 +193,8 @@ class FederatedClient:
         self.trained_from = self.round
         self._report(state="training", detail="")
 
-    def _handle(self, frame: bytes) -> Message:
-        """Act on one frame from the server; returns the message."""
+    def _handle(self, frame: bytes) -> tuple[Message, bytes]:
+        """Act on one frame from the server; returns the message and its payload."""
         try:
             message, payload = decode_message(frame)
         except ProtocolError as e:
@@ -202,7 +213,7 @@ class FederatedClient:
                 raise Refused(f"the server refused this client: {message.message}")
             log.warning("server: %s (%s)", message.message, message.code)
             self._report(detail=message.message)
-        return message
+        return message, payload
 
     def _load_global(self, round_: int, payload: bytes) -> None:
         if self.global_vector is not None and round_ <= self.round:
@@ -238,5 +249,5 @@ class FederatedClient:
         self.transport = await self.connect()
         join = Join(task_id=self.task.id, samples=self.samples, client_name=self.name, token=self.token)
         await self.transport.send(encode_message(join))
-        while self._handle(await self.transport.receive()).kind != "global_model":
+        while self._handle(await self.transport.receive())[0].kind != "global_model":
             pass

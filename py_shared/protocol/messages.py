@@ -1,7 +1,8 @@
 """The federated protocol's messages as frozen dataclasses, and their frames (see framing.py).
 
 A message's JSON is the frame header; `kind` says which message it is. Update and GlobalModel carry a model's
-flat float32 vector as the frame payload; every other message has none. Reading goes through decode_message,
+flat float32 vector as the frame payload, the secure-aggregation messages (secure_messages.py) their binary
+records or masked words; every other message has none. Reading goes through decode_message,
 which checks everything a sender could get wrong and raises ProtocolError with a code and a sentence.
 """
 
@@ -12,9 +13,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from py_shared.protocol.framing import DEFAULT_MAX_FRAME_BYTES, FrameError, decode_frame, encode_frame
+from py_shared.protocol.secure_messages import CARRY_PAYLOAD, MAX_SAMPLES, SecureMessage
 from py_shared.typed_json import ValidationError, from_json, to_json
 
-MAX_SAMPLES = 10**9
 ErrorCode = Literal[
     "bad_frame",
     "bad_message",
@@ -28,6 +29,7 @@ ErrorCode = Literal[
     "duplicate_update",
     "server_full",
     "rate_limited",
+    "round_in_progress",
 ]
 
 
@@ -120,8 +122,8 @@ class Error:
     fatal: bool = False
 
 
-Message = Join | Welcome | GlobalModel | Update | RoundInfo | Leave | Error
-CARRIES_VECTOR = ("update", "global_model")
+Message = Join | Welcome | GlobalModel | Update | RoundInfo | Leave | Error | SecureMessage
+CARRIES_VECTOR = ("update", "global_model", *CARRY_PAYLOAD)
 
 
 def encode_message(message: Message, vector: bytes = b"", max_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> bytes:

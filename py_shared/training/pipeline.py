@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from py_shared.data.examples import DataError, split_indices
 from py_shared.data.images import assemble_images
 from py_shared.data.sources import CsvSource, DataSource, ImageSource, TextSource
-from py_shared.data.tabular import prepare_tabular
+from py_shared.data.tabular import NumericStats, prepare_tabular
 from py_shared.data.text import split_stream, tokenize, tokenizer_for
 from py_shared.task import ImageData, TabularData, TaskDefinition, TextData
 from py_shared.training.device_data import DeviceExamples, DeviceTokens
@@ -23,12 +23,13 @@ class PreparedData:
     summary: str
 
 
-def prepare_data(task: TaskDefinition, source: DataSource) -> PreparedData:
-    """Parse, check, split (seeded) and upload the data; raises DataError naming the file and the problem."""
+def prepare_data(task: TaskDefinition, source: DataSource, stats: NumericStats | None = None) -> PreparedData:
+    """Parse, check, split (seeded) and upload the data; raises DataError naming the file and the problem.
+    A tabular task's numeric columns are standardised with `stats` when given (agreed by the federation)."""
     training, spec = task.training, task.data
     if isinstance(spec, TabularData) and isinstance(source, CsvSource):
         train, val, _, rows = prepare_tabular(
-            source.text, spec, source.name, training.validation_fraction, training.seed
+            source.text, spec, source.name, training.validation_fraction, training.seed, stats
         )
         skipped = f", {rows.skipped_without_label} rows without a label skipped" if rows.skipped_without_label else ""
         summary = f"{source.name}: {len(train)} training and {len(val)} validation rows{skipped}"

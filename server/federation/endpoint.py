@@ -28,12 +28,14 @@ from py_shared.protocol.messages import (
     decode_message,
     encode_message,
 )
+from py_shared.protocol.secure_messages import AdvertiseKeys, MaskedInput, ShareKeys, UnmaskShares
 from server.federation.room import Participant, Send, TaskRoom
 from server.store import Store
 from server.task_catalog import Catalog
 
 log = logging.getLogger("pydisco.federation")
 
+CLIENT_SECURE = (AdvertiseKeys, ShareKeys, MaskedInput, UnmaskShares)
 CLOSE_POLICY = 1008
 CLOSE_TRY_LATER = 1013
 
@@ -136,6 +138,8 @@ class Federation:
                             return
                     elif isinstance(message, Update):
                         await room.update(participant.id, message, payload)
+                    elif isinstance(message, CLIENT_SECURE) and room.secure is not None:
+                        await room.secure.handle(participant.id, message, payload)
                     elif isinstance(message, Leave):
                         await websocket.close()
                         return

@@ -3,7 +3,8 @@
 A round closes when at least min_participants updates arrived and either every connected participant has sent
 one or the task's round deadline (counted from the round's first update) has passed. Then the aggregate is
 applied, the new global model is stored and sent to everyone. An update for another round is refused and its
-sender gets the current model; a participant that leaves is simply no longer waited for.
+sender gets the current model; a participant that leaves is simply no longer waited for. A secure-aggregation
+task's rounds are run by secure_round.SecureRounds instead, which hands its aggregate to close_round.
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ from py_shared.protocol.messages import (
 )
 from py_shared.protocol.vectors import checked_vector
 from py_shared.safetensors_file import flat_to_safetensors, safetensors_to_flat
+from py_shared.secure.records import SEALED_BYTES
 from py_shared.task import TaskDefinition
 from py_shared.weights import Slot, bytes_to_vector, get_vector, layout, vector_to_bytes
+from server.federation.secure_round import SecureRounds
 from server.store import Store
 
 log = logging.getLogger("pydisco.federation")
@@ -68,11 +71,14 @@ class TaskRoom:
         self.deadline_passed = False
         self.deadline_task: asyncio.Future[bool] | None = None
         self.round_started = time.monotonic()
+        self.secure = SecureRounds(self, DEVICE) if task.secure_aggregation else None
 
     @property
     def max_frame_bytes(self) -> int:
-        """The largest frame this task's clients may send: one model vector and a header."""
-        return 4 * self.size + 64 * 1024
+        """The largest frame this task's clients may send: one model vector (or, in a secure round, one
+        encrypted share record per possible neighbour, if that is more) and a header."""
+        shares = SEALED_BYTES * self.task.secure.max_participants if self.secure else 0
+        return max(4 * self.size, shares) + 64 * 1024
 
     def _from_safetensors(self, blob: bytes) -> Tensor:
         return bytes_to_vector(safetensors_to_flat(self.slots, blob)[0], DEVICE).realize()
@@ -80,12 +86,13 @@ class TaskRoom:
     def _model_frame(self) -> bytes:
         return encode_message(GlobalModel(round=self.round), vector_to_bytes(self.global_vector))
 
-    def info(self) -> RoundInfo:
-        """The round's state, as broadcast to participants."""
+    def info(self, updates: int | None = None) -> RoundInfo:
+        """The round's state, as broadcast to participants (`updates`: how many arrived, if not plain updates)."""
         n = len(self.participants)
         minimum = self.task.min_participants
+        received = len(self.sent) if updates is None else updates
         return RoundInfo(
-            round=self.round, participants=n, min_participants=minimum, updates=len(self.sent), waiting=n < minimum
+            round=self.round, participants=n, min_participants=minimum, updates=received, waiting=n < minimum
         )
 
     async def _send(self, p: Participant, frame: bytes) -> None:
@@ -94,8 +101,14 @@ class TaskRoom:
         except Exception as e:  # a dying connection is removed by its own handler; the others carry on
             log.info("task %s: could not send to %s: %s", self.task.id, p.id, e)
 
-    async def _broadcast(self, frame: bytes) -> None:
+    async def broadcast(self, frame: bytes) -> None:
+        """Send `frame` to every participant."""
         await asyncio.gather(*(self._send(p, frame) for p in list(self.participants.values())))
+
+    async def tell(self, participant_id: str, frame: bytes) -> None:
+        """Send `frame` to one participant, if it is still connected."""
+        if (p := self.participants.get(participant_id)) is not None:
+            await self._send(p, frame)
 
     async def join(self, participant: Participant) -> None:
         """Admit a participant: welcome, current global model, and news for everyone."""
@@ -111,18 +124,25 @@ class TaskRoom:
         )
         await self._send(participant, encode_message(welcome))
         await self._send(participant, self._model_frame())
-        await self._broadcast(encode_message(self.info()))
+        if self.secure is not None and self.secure.statistics is not None:
+            await self._send(participant, encode_message(self.secure.statistics))
+        await self.broadcast(encode_message(self.info()))
 
     async def leave(self, participant_id: str) -> None:
         """Forget a participant (it left or its connection dropped); the round no longer waits for it."""
         if self.participants.pop(participant_id, None) is None:
             return
         log.info("task %s: %s left (%d participants)", self.task.id, participant_id, len(self.participants))
-        if not await self._maybe_close():
-            await self._broadcast(encode_message(self.info()))
+        if self.secure is not None:
+            await self.secure.participant_left(participant_id)
+            await self.broadcast(encode_message(self.info()))
+        elif not await self._maybe_close():
+            await self.broadcast(encode_message(self.info()))
 
     async def update(self, participant_id: str, message: Update, payload: bytes) -> None:
         """Take a participant's update, or refuse it with a reason; closes the round when it is complete."""
+        if self.secure is not None:
+            raise ProtocolError("unexpected", "this task uses secure aggregation: advertise keys, not a plain update")
         p = self.participants[participant_id]
         if message.round != self.round:
             await self._refuse(p, "stale_round", f"round {message.round} is over; the current round is {self.round}")
@@ -159,22 +179,23 @@ class TaskRoom:
         everyone = all(pid in self.sent for pid in self.participants)
         if not (enough and (everyone or self.deadline_passed)):
             return False
-        aggregate = self.accumulator.result()
+        await self.close_round(self.accumulator.result(), len(self.sent))
+        return True
+
+    async def close_round(self, aggregate: Tensor, count: int) -> None:
+        """Apply the round's aggregate of `count` updates, store the new global model and send it to everyone."""
         self.global_vector = (self.global_vector + aggregate).realize()
         self.previous, self.round = aggregate, self.round + 1
         self.store.save_model(self.task.id, self.round, self.safetensors())
         seconds = time.monotonic() - self.round_started
-        log.info(
-            "task %s: round %d closed with %d updates in %.1f s", self.task.id, self.round - 1, len(self.sent), seconds
-        )
+        log.info("task %s: round %d closed with %d updates in %.1f s", self.task.id, self.round - 1, count, seconds)
         self.sent = set()
         self.accumulator = RoundAccumulator(self.task, self.size, DEVICE, self.previous)
         if self.deadline is not None:
             self.deadline.cancel()
         self.deadline, self.deadline_passed, self.round_started = None, False, time.monotonic()
-        await self._broadcast(self._model_frame())
-        await self._broadcast(encode_message(self.info()))
-        return True
+        await self.broadcast(self._model_frame())
+        await self.broadcast(encode_message(self.info()))
 
     def safetensors(self) -> bytes:
         """The global model as a safetensors file, named like the model's parameters."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import struct
+import typing
 
 import pytest
 from hypothesis import given, settings
@@ -23,6 +24,20 @@ from py_shared.protocol.messages import (
     decode_message,
     encode_message,
 )
+from py_shared.protocol.secure_messages import (
+    CARRY_PAYLOAD,
+    AdvertiseKeys,
+    ForwardedShares,
+    KeyList,
+    MaskedInput,
+    SecureAbort,
+    SecureMessage,
+    SecureResult,
+    SharedStatistics,
+    ShareKeys,
+    UnmaskRequest,
+    UnmaskShares,
+)
 from py_shared.protocol.vectors import all_finite_float32
 
 MESSAGES = [
@@ -37,6 +52,40 @@ MESSAGES = [
 @pytest.mark.parametrize("message", MESSAGES, ids=lambda m: m.kind)
 def test_messages_round_trip(message: object) -> None:
     assert decode_message(encode_message(message)) == (message, b"")  # type: ignore[arg-type]
+
+
+SECURE_MESSAGES: list[SecureMessage] = [
+    AdvertiseKeys(round=4, samples=30),
+    AdvertiseKeys(round=0, samples=1, purpose="statistics"),
+    KeyList(round=4, attempt=1, index=3, participants=5, threshold=4, weight_base=120),
+    ShareKeys(round=4, attempt=1),
+    ForwardedShares(round=4, attempt=1),
+    MaskedInput(round=4, attempt=1),
+    UnmaskRequest(round=4, attempt=1, survivors=(1, 2, 5), dropped=(3,)),
+    UnmaskRequest(round=4, attempt=2, survivors=(1, 2), dropped=()),
+    UnmaskShares(round=4, attempt=1),
+    SecureAbort(round=4, attempt=1, reason="only 1 participant left"),
+    SecureResult(round=4, participants=5, survivors=4, noise_multiplier=0.75),
+    SharedStatistics(mean=(0.5, -2.0), std=(1.0, 0.25), participants=3),
+]
+
+
+def test_every_secure_kind_has_an_example() -> None:
+    kinds = {typing.get_args(typing.get_type_hints(cls)["kind"])[0] for cls in typing.get_args(SecureMessage)}
+    assert {m.kind for m in SECURE_MESSAGES} == kinds and set(CARRY_PAYLOAD) <= kinds
+
+
+@pytest.mark.parametrize("message", SECURE_MESSAGES, ids=lambda m: m.kind)
+def test_secure_messages_round_trip(message: SecureMessage) -> None:
+    carries = message.kind in CARRY_PAYLOAD
+    payload = bytes(range(12)) if carries else b""
+    frame = encode_message(message, payload)
+    assert decode_message(frame) == (message, payload)
+    # the header alone for a kind that needs a payload; a payload after the header for one that has none
+    wrong, words = (frame[: -len(payload)], "needs a vector payload") if carries else (frame + bytes(8), "must not")
+    with pytest.raises(ProtocolError, match=f"a {message.kind} message {words}") as e:
+        decode_message(wrong)
+    assert e.value.code == "bad_message"
 
 
 def test_vectors_travel_as_raw_float32_bytes() -> None:
@@ -81,6 +130,12 @@ def test_size_limits_apply_both_ways() -> None:
         (encode_frame({"kind": "update", "round": -1, "samples": 1}, b"\0" * 4), "bad_message", "round"),
         (encode_frame({"kind": "join", "task_id": "t", "samples": "many"}), "bad_message", "samples"),
         (encode_frame({"kind": "leave"}, b"\0" * 4), "bad_message", "must not carry"),
+        (encode_frame({"kind": "advertise_keys", "round": -1, "samples": 1}, b"\0" * 4), "bad_message", "round"),
+        (
+            encode_frame({"kind": "shared_statistics", "mean": [0.0], "std": [0.0], "participants": 2}),
+            "bad_message",
+            "std",
+        ),
     ],
 )
 def test_bad_frames_say_what_is_wrong(frame: bytes, code: str, words: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from py_shared.task import (
     ImageData,
     MLPModel,
     Privacy,
+    SecureAggregation,
     TabularData,
     TaskDefinition,
     TextData,
@@ -36,7 +38,7 @@ TITANIC = TaskDefinition(
     training=Training(epochs=3, batch_size=16, optimizer="sgd"),
     scheme="federated",
     min_participants=2,
-    aggregator="median",
+    aggregator="fedavg",  # secure aggregation leaves the server only the sum: fedavg or fedprox
     privacy=Privacy(clip_norm=1.0, noise_multiplier=0.5),
     secure_aggregation=True,
 )
@@ -52,9 +54,17 @@ TEXT = TaskDefinition(
     data=TextData(tokenizer="char", context_length=32, alphabet="abc "),
     model=GPTModel(layers=1, heads=2, embed=16),
 )
+DISTRIBUTED = replace(
+    TITANIC,
+    id="titanic-ddp",
+    min_participants=3,
+    aggregator="fedprox",
+    privacy=Privacy(clip_norm=0.5, noise_multiplier=1.1, distributed=True),
+    secure=SecureAggregation(clip_value=0.25, max_participants=50, threshold=0.75, graph="sparse", neighbours=6),
+)
 
 
-@pytest.mark.parametrize("task", [TITANIC, DIGITS, TEXT], ids=lambda t: t.id)
+@pytest.mark.parametrize("task", [TITANIC, DIGITS, TEXT, DISTRIBUTED], ids=lambda t: t.id)
 def test_json_round_trip_is_exact(task: TaskDefinition) -> None:
     text = json.dumps(task_to_json(task))
     assert task_from_json(json.loads(text)) == task
@@ -133,7 +143,7 @@ def test_cross_field_rules() -> None:
     assert problems_of(mismatched) == ["task.model.conv[0].kernel: must be a positive odd number"]
     mismatched["model"]["conv"][0]["kernel"] = 3
     assert problems_of(mismatched) == ["task.model.kind: a 'cnn' model cannot learn from text data"]
-    local_secure = task_to_json(DIGITS) | {"secure_aggregation": True}
+    local_secure = task_to_json(DIGITS) | {"secure_aggregation": True, "min_participants": 2}
     assert problems_of(local_secure) == ["task.secure_aggregation: needs a federated or decentralized scheme"]
     heads = task_to_json(TEXT)
     heads["model"]["heads"] = 3
@@ -147,3 +157,43 @@ def test_tabular_encoding_width() -> None:
     assert isinstance(data, TabularData)
     assert data.numeric_columns == ("Pclass", "Age")
     assert data.input_size == 2 + 2
+
+
+THRESHOLD = "secure.threshold: must be in (0.5, 1]: a smaller one would let a lying server open both secrets"
+MAX_PARTICIPANTS = "secure.max_participants: must be between 2 and 1000"
+MIN_PARTICIPANTS = "min_participants: a secure sum needs at least 2, and at most secure.max_participants"
+AGGREGATOR = "secure_aggregation: the server sees only the sum, so the aggregator must be fedavg or fedprox"
+CENTRAL = "secure_aggregation: the server cannot clip updates it cannot see; use privacy.distributed"
+NOT_SECURE = "privacy.distributed: needs secure_aggregation (otherwise the server sees each noised update)"
+NO_NOISE = "privacy.distributed: distributed DP needs a positive noise_multiplier"
+BOTH = "privacy.distributed: central and distributed DP exclude each other"
+FRACTION_BITS = (
+    "secure.clip_value: with max_participants 1000, a clip_value of 1e+06 leaves 1 fractional bits in 32-bit "
+    "sums; a clip_value of at most 8388.61 keeps 8"
+)
+SECURE_RULES: list[tuple[dict[str, Any], str]] = [
+    ({"aggregator": "median"}, AGGREGATOR),
+    ({"privacy": {"central": True}}, CENTRAL),
+    ({"privacy": {"distributed": True}, "secure_aggregation": False}, NOT_SECURE),
+    ({"privacy": {"distributed": True, "noise_multiplier": 0.0}}, NO_NOISE),
+    ({"privacy": {"distributed": True, "central": True}}, BOTH),
+    ({"secure": {"threshold": 0.5}}, THRESHOLD),
+    ({"secure": {"threshold": 1.2}}, THRESHOLD),
+    ({"secure": {"max_participants": 1}}, MAX_PARTICIPANTS),
+    ({"secure": {"max_participants": 5000}}, MAX_PARTICIPANTS),
+    ({"secure": {"clip_value": 0.0}}, "secure.clip_value: must be positive"),
+    ({"secure": {"clip_value": 1e6, "max_participants": 1000}}, FRACTION_BITS),
+    ({"secure": {"neighbours": 3, "graph": "sparse"}}, "secure.neighbours: must be an even number (0: automatic)"),
+    ({"secure": {"neighbours": 4}}, "secure.neighbours: only a sparse graph has a number of neighbours"),
+    ({"secure": {"phase_timeout_s": 0}}, "secure.phase_timeout_s: must be positive"),
+    ({"min_participants": 1}, MIN_PARTICIPANTS),
+    ({"min_participants": 3, "secure": {"max_participants": 2}}, MIN_PARTICIPANTS),
+]
+
+
+@pytest.mark.parametrize(("changes", "expected"), SECURE_RULES, ids=[json.dumps(c) for c, _ in SECURE_RULES])
+def test_secure_aggregation_rules(changes: dict[str, Any], expected: str) -> None:
+    # each change to a valid secure task breaks one rule: exactly that rule is reported
+    data = task_to_json(TITANIC)
+    data |= {key: data[key] | value if isinstance(value, dict) else value for key, value in changes.items()}
+    assert problems_of(data) == [f"task.{expected}"]

@@ -109,7 +109,7 @@ def test_taken_port_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_missing_runtime_says_run_make_setup(tmp_path: Path) -> None:
     # a copy of the server without www/dist or www/vendor, as on a clone where `make setup` never ran
-    for package in ["server", "py_shared"]:
+    for package in ["server", "py_shared", "py_cpython"]:
         subprocess.run(["cp", "-r", str(ROOT / package), str(tmp_path)], check=True)
     (tmp_path / "www").mkdir()
     proc = subprocess.run(

@@ -1,0 +1,1 @@
+"""CPython implementations of py_shared's platform interfaces, shared by the server and the CLI."""
