@@ -81,11 +81,6 @@ class SecureRounds:
         task_id, threshold = self.room.task.id, self.settings.threshold
         return SecAggServer(CRYPTO, task_id, self.round, self.attempt, size, threshold, self.device, self.purpose)
 
-    @property
-    def phase(self) -> str:
-        """The current attempt's phase, for the room's news and the log."""
-        return self.sm.phase
-
     async def handle(self, pid: str, message: SecureMessage, payload: bytes) -> None:
         """A participant's secure-round message; ProtocolError goes back to the sender, who is then left out."""
         async with self.lock:

@@ -29,6 +29,7 @@ from py_shared.weights import get_vector, set_vector, vector_size
 from tests.server.raw_client import post_task, tiny_task
 
 PHASE_TIMEOUT_S = 2.0
+# the message on whose arrival a client closes its connection without answering
 DIES_ON = {"after keys": KeyList, "after shares": ForwardedShares, "during unmasking": UnmaskRequest}
 
 
@@ -59,10 +60,17 @@ class Scripted(SecureFederatedClient):
     """A secure client that drops (closes its connection) when a given message arrives, or garbles its input."""
 
     def __init__(
-        self, *args: Any, dies_on: type | None = None, garble: bool = False, before_keys: bool = False, **kwargs: Any
+        self,
+        *args: Any,
+        dies_on: type | None = None,
+        garble: bool = False,
+        before_keys: bool = False,
+        dies_after_input: bool = False,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.dies_on, self.garble, self.before_keys = dies_on, garble, before_keys
+        self.dies_after_input = dies_after_input
         self.errors: list[Error] = []
 
     async def _step(self, message: object, payload: bytes) -> None:
@@ -73,6 +81,8 @@ class Scripted(SecureFederatedClient):
             await self._transport().send(encode_message(MaskedInput(round=0, attempt=message.attempt), b"\0" * 8))
             return
         await super()._step(message, payload)
+        if self.dies_after_input and isinstance(message, ForwardedShares):
+            await self._transport().close()  # its masked input is sent; it is gone before unmasking starts
 
     def _handle(self, frame: bytes) -> tuple[Any, bytes]:
         message, payload = super()._handle(frame)
@@ -151,13 +161,18 @@ SHIFTS = [0.01, 0.02, 0.03, 0.04, 0.05]
 SAMPLES = [10, 20, 30, 40, 50]
 
 
-@pytest.mark.parametrize("phase", ["before keys", *DIES_ON])
+@pytest.mark.parametrize("phase", ["before keys", "after keys", "after shares", "after its input", "during unmasking"])
 def test_a_client_dropping_in_any_phase_leaves_the_survivors_mean(server: str, phase: str) -> None:
     task = secure_task(server, f"drop-{phase.replace(' ', '-')}", 4)
-    script = {"before_keys": True} if phase == "before keys" else {"dies_on": DIES_ON[phase]}
+    scripts: dict[str, dict[str, Any]] = {
+        "before keys": {"before_keys": True},
+        "after its input": {"dies_after_input": True},
+    }
+    script = scripts.get(phase) or {"dies_on": DIES_ON[phase]}
     started = time.monotonic()
     before, after, _, _ = asyncio.run(run_round(server, task, SHIFTS, SAMPLES, {2: dict(script)}))
-    counted = [0, 1, 2, 3, 4] if phase == "during unmasking" else [0, 1, 3, 4]  # its masked input is in
+    late = phase in ("after its input", "during unmasking")
+    counted = [0, 1, 2, 3, 4] if late else [0, 1, 3, 4]  # once its masked input is in, it counts
     assert_mean_of(before, after, [SHIFTS[c] for c in counted], [SAMPLES[c] for c in counted])
     assert time.monotonic() - started < 10 * PHASE_TIMEOUT_S + 20
 
