@@ -113,16 +113,14 @@ class SecAggClient:
         if len(self.held) < key_list.threshold:
             raise SecureRoundError(f"only {len(self.held)} of this participant's group remain, below the threshold")
         encoded = await self.prepare_input(key_list)
-        size, device = int(encoded.shape[0]), str(encoded.device)
-        own = await masks.self_mask(self.crypto, self.seed, self.context, size, device)
-        total, pair = fixed_point.add(encoded, own).realize(), {}
+        size = int(encoded.shape[0])
+        total = masks.MaskSum(encoded)
+        total.add(await masks.self_mask(self.crypto, self.seed, self.context, size))
         for v in sorted(self.masked_with):
-            pair[v] = await masks.pair_mask(
-                self.crypto, self.mask_private, self.peers[v].mask_public, self.context, size, device
-            )
-            if len(pair) >= 8:  # bound memory: fold masks in as they come
-                total, pair = masks.signed_sum(key_list.index, pair, total), {}
-        return fixed_point.to_bytes(masks.signed_sum(key_list.index, pair, total))
+            mask = await masks.pair_mask(self.crypto, self.mask_private, self.peers[v].mask_public, self.context, size)
+            # the lower index adds the pair's mask, the higher subtracts it: they cancel in the sum
+            (total.add if key_list.index < v else total.subtract)(mask)
+        return fixed_point.to_bytes(total.result())
 
     def on_unmask_request(self, message: UnmaskRequest) -> bytes:
         """The shares unmasking needs: seeds of the survivors, mask keys of neighbours who dropped after sharing."""

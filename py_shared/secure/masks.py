@@ -18,23 +18,21 @@ SELF_INFO = b"pydisco secagg self mask|"
 SHARE_INFO = b"pydisco secagg share key|"
 
 
-async def _keystream_words(crypto: Crypto, key: bytes, size: int, device: str | None) -> Tensor:
-    return fixed_point.words(await crypto.aes_ctr_keystream(key, 4 * size), device)
+BATCH = 8  # masks folded in per reduction: one kernel for several masks, memory of a few vectors
 
 
-async def pair_mask(
-    crypto: Crypto, private: bytes, peer_public: bytes, context: bytes, size: int, device: str | None = None
-) -> Tensor:
-    """The mask u and v share: the same from (u's private, v's public) and (v's private, u's public)."""
+async def pair_mask(crypto: Crypto, private: bytes, peer_public: bytes, context: bytes, size: int) -> bytes:
+    """The mask u and v share (`size` words): the same from (u's private, v's public) and (v's private, u's
+    public)."""
     secret = await crypto.x25519_shared(private, peer_public)
     key = await crypto.hkdf_sha256(secret, b"", PAIR_INFO + context, KEY_BYTES)
-    return await _keystream_words(crypto, key, size, device)
+    return await crypto.aes_ctr_keystream(key, 4 * size)
 
 
-async def self_mask(crypto: Crypto, seed: bytes, context: bytes, size: int, device: str | None = None) -> Tensor:
+async def self_mask(crypto: Crypto, seed: bytes, context: bytes, size: int) -> bytes:
     """The mask a participant adds from its own seed; removed once the seed is rebuilt from its shares."""
     key = await crypto.hkdf_sha256(seed, b"", SELF_INFO + context, KEY_BYTES)
-    return await _keystream_words(crypto, key, size, device)
+    return await crypto.aes_ctr_keystream(key, 4 * size)
 
 
 async def share_key(crypto: Crypto, private: bytes, peer_public: bytes, context: bytes) -> bytes:
@@ -48,10 +46,40 @@ def context(task_id: str, purpose: str, round_: int, attempt: int) -> bytes:
     return f"{task_id}|{purpose}|{round_}|{attempt}".encode()
 
 
-def signed_sum(own: int, masks: dict[int, Tensor], start: Tensor) -> Tensor:
-    """`start` plus each pair mask, added when `own` < the peer's index and subtracted otherwise (mod 2^32)."""
-    total = start
-    for peer, mask in sorted(masks.items()):
-        total = fixed_point.add(total, mask) if own < peer else fixed_point.subtract(total, mask)
-        total = total.realize()
-    return total
+class MaskSum:
+    """A uint32 vector to which masks are added and subtracted mod 2^32, several per kernel: tinygrad's fixed
+    cost per operation would otherwise dominate, one operation per mask."""
+
+    def __init__(self, start: Tensor) -> None:
+        self.total = start.realize()
+        self.size, self.device = int(start.shape[0]), str(start.device)
+        self.plus: list[bytes] = []
+        self.minus: list[bytes] = []
+
+    def add(self, mask: bytes) -> None:
+        self.plus.append(mask)
+        self._fold_if_full()
+
+    def subtract(self, mask: bytes) -> None:
+        self.minus.append(mask)
+        self._fold_if_full()
+
+    def _fold_if_full(self) -> None:
+        if len(self.plus) + len(self.minus) >= BATCH:
+            self._fold()
+
+    def _stacked(self, masks: list[bytes]) -> Tensor:
+        return fixed_point.words(b"".join(masks), self.device).reshape(len(masks), self.size).sum(0)
+
+    def _fold(self) -> None:
+        total = self.total
+        if self.plus:
+            total = fixed_point.add(total, self._stacked(self.plus))
+        if self.minus:
+            total = fixed_point.subtract(total, self._stacked(self.minus))
+        self.total, self.plus, self.minus = total.realize(), [], []
+
+    def result(self) -> Tensor:
+        """The vector with every mask so far applied."""
+        self._fold()
+        return self.total

@@ -232,19 +232,16 @@ class SecAggServer:
         self._enough(
             {m.index for m in self.survivors + self.dropped}, {self.members[p].index for p in self.opened}, "answered"
         )
-        total = self.total
+        total = masks.MaskSum(self.total)
         for m in self.survivors:
             seed = await self._rebuild(m, records.SECRET_SEED)
-            own = await masks.self_mask(self.crypto, seed, self.context, self.size, self.device)
-            total = fixed_point.subtract(total, own).realize()
+            total.subtract(await masks.self_mask(self.crypto, seed, self.context, self.size))
         for d in self.dropped:
             private = await self._rebuild(d, records.SECRET_MASK_KEY)
             for m in self.survivors:
                 if m.index in self.graph[d.index]:
-                    mask = await masks.pair_mask(
-                        self.crypto, private, m.keys.mask_public, self.context, self.size, self.device
-                    )
+                    mask = await masks.pair_mask(self.crypto, private, m.keys.mask_public, self.context, self.size)
                     # m added the mask when its index was lower: take back exactly what it did
-                    total = (fixed_point.subtract if m.index < d.index else fixed_point.add)(total, mask).realize()
+                    (total.subtract if m.index < d.index else total.add)(mask)
         self.phase = "done"
-        return total
+        return total.result()
