@@ -55,6 +55,7 @@ bench: setup browser-packages
 	$(PY) -m bench.tasks_local
 	$(PY) -m bench.fed_round
 	$(PY) -m bench.fed_scale
+	$(PY) -m bench.secagg
 
 clean:
 	rm -rf $(VENV) .cache www/vendor www/dist build *.egg-info

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from py_shared.protocol.framing import DEFAULT_MAX_FRAME_BYTES, FrameError, decode_frame, encode_frame
-from py_shared.protocol.secure_messages import CARRY_PAYLOAD, MAX_SAMPLES, SecureMessage
+from py_shared.protocol.secure_messages import CARRY_PAYLOAD, MAX_SAMPLES, SecureMessage, round_and_samples_problems
 from py_shared.typed_json import ValidationError, from_json, to_json
 
 ErrorCode = Literal[
@@ -87,10 +87,7 @@ class Update:
     samples: int
 
     def problems(self) -> Iterator[str]:
-        if self.round < 0:
-            yield "round: must not be negative"
-        if not 1 <= self.samples <= MAX_SAMPLES:
-            yield f"samples: must be between 1 and {MAX_SAMPLES}"
+        return round_and_samples_problems(self.round, self.samples)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -16,6 +16,14 @@ from typing import Literal
 MAX_SAMPLES = 10**9
 
 
+def round_and_samples_problems(round_: int, samples: int) -> Iterator[str]:
+    """What is wrong with a message's round number and sample count (plain updates and advertisements)."""
+    if round_ < 0:
+        yield "round: must not be negative"
+    if not 1 <= samples <= MAX_SAMPLES:
+        yield f"samples: must be between 1 and {MAX_SAMPLES}"
+
+
 Purpose = Literal["update", "statistics"]
 
 
@@ -30,10 +38,7 @@ class AdvertiseKeys:
     purpose: Purpose = "update"
 
     def problems(self) -> Iterator[str]:
-        if self.round < 0:
-            yield "round: must not be negative"
-        if not 1 <= self.samples <= MAX_SAMPLES:
-            yield f"samples: must be between 1 and {MAX_SAMPLES}"
+        return round_and_samples_problems(self.round, self.samples)
 
 
 @dataclass(frozen=True, kw_only=True)
