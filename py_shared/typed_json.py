@@ -103,12 +103,19 @@ def _decode_scalar(tp: Any, data: JSON, path: str, problems: list[str]) -> Any:
         ok = isinstance(data, int) and not isinstance(data, bool)
     elif tp is float:
         ok = isinstance(data, (int, float)) and not isinstance(data, bool)
-        if ok and not math.isfinite(data):
-            problems.append(f"{path}: must be a finite number, got {data!r}")
+        try:
+            number = float(data) if ok else math.nan
+        except OverflowError:  # an integer literal with hundreds of digits
+            number = math.inf
+        if ok and not math.isfinite(number):
+            problems.append(f"{path}: must be a finite number, got {number!r}")
             return data
-        data = float(data) if ok else data
+        data = number if ok else data
     elif tp is str:
         ok = isinstance(data, str)
+        if ok and not _is_text(data):
+            problems.append(f"{path}: must be valid Unicode text (it holds a lone surrogate)")
+            return data
     else:
         raise TypeError(f"typed_json cannot decode {tp!r} (at {path})")
     if not ok:
@@ -116,11 +123,21 @@ def _decode_scalar(tp: Any, data: JSON, path: str, problems: list[str]) -> Any:
     return data
 
 
+def _is_text(value: str) -> bool:
+    """Whether `value` encodes to UTF-8: JSON's \\ud800 escapes can smuggle in lone surrogates, which do not."""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _decode_tagged(options: list[Any], data: JSON, path: str, problems: list[str]) -> Any:
     by_kind = {kind: cls for cls in options for kind in _kind_of(cls)}
     kind = data.get("kind") if isinstance(data, dict) else None
-    if kind not in by_kind:
-        problems.append(f"{path}.kind: must be one of {', '.join(map(repr, by_kind))}, got {kind!r}")
+    if not isinstance(kind, str) or kind not in by_kind:
+        shown = repr(kind) if isinstance(kind, str | None) else _json_type(kind)
+        problems.append(f"{path}.kind: must be one of {', '.join(map(repr, by_kind))}, got {shown}")
         return None
     return _decode_dataclass(by_kind[kind], data, path, problems)
 

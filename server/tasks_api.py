@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from py_shared.protocol.messages import MAX_TOKEN_CHARS
 from py_shared.task import task_from_json, task_to_json
 from py_shared.typed_json import ValidationError
 from server.store import Store
@@ -76,12 +77,16 @@ def task_routes(catalog: Catalog, store: Store, admin_token: str) -> list[Route]
             data = json.loads(body)
             if not isinstance(data, dict) or not isinstance(data.get("join_token", ""), str):
                 raise ValueError('send {"task": {...}, "join_token": "..."}')
+            token = data.get("join_token", "")
+            if len(token) > MAX_TOKEN_CHARS or not token.isprintable():
+                raise ValueError(f"join_token: at most {MAX_TOKEN_CHARS} printable characters")
             task = task_from_json(data.get("task"))
         except (ValueError, ValidationError) as e:
             return _error(400, str(e))
+        except RecursionError:
+            return _error(400, "the task definition is nested too deeply")
         if task.id in catalog.tasks:
             return _error(409, f"a task {task.id!r} already exists")
-        token = data.get("join_token", "")
         store.add_task(task, token)
         catalog.tasks[task.id] = task
         if token:

@@ -56,6 +56,8 @@ def decode_frame(frame: bytes, max_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> tupl
         header = json.loads(frame[PREFIX.size : end].decode(), parse_constant=_no_constants)
     except (UnicodeDecodeError, ValueError) as e:
         raise FrameError(f"the header is not valid JSON: {e}") from None
+    except RecursionError:
+        raise FrameError("the header is nested too deeply") from None
     if not isinstance(header, dict):
         raise FrameError("the header must be a JSON object")
     payload = bytes(frame[end:])

@@ -16,6 +16,8 @@ from py_shared.protocol.framing import DEFAULT_MAX_FRAME_BYTES, FrameError, deco
 from py_shared.protocol.secure_messages import CARRY_PAYLOAD, MAX_SAMPLES, SecureMessage, round_and_samples_problems
 from py_shared.typed_json import ValidationError, from_json, to_json
 
+MAX_TOKEN_CHARS = 256  # a join token: checked when a task is created and when a client joins
+
 ErrorCode = Literal[
     "bad_frame",
     "bad_message",
@@ -54,8 +56,8 @@ class Join:
     def problems(self) -> Iterator[str]:
         if not 1 <= self.samples <= MAX_SAMPLES:
             yield f"samples: must be between 1 and {MAX_SAMPLES}"
-        if len(self.client_name) > 64 or len(self.token) > 256 or len(self.task_id) > 64:
-            yield "task_id, client_name and token must be at most 64, 64 and 256 characters"
+        if len(self.client_name) > 64 or len(self.token) > MAX_TOKEN_CHARS or len(self.task_id) > 64:
+            yield f"task_id, client_name and token must be at most 64, 64 and {MAX_TOKEN_CHARS} characters"
 
 
 @dataclass(frozen=True, kw_only=True)

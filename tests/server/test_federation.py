@@ -203,6 +203,14 @@ def _bad_frames() -> list[tuple[str, bytes | str, str]]:
         ("header not json", b"PD\x01" + struct.pack("<I", 3) + b"{x}", "bad_frame"),
         ("NaN literal in header", b"PD\x01" + struct.pack("<I", 14) + b'{"round":NaN}', "bad_frame"),
         ("unknown kind", encode_frame({"kind": "hello"}), "bad_message"),
+        ("kind is an object", encode_frame({"kind": {}}), "bad_message"),  # raised TypeError: socket dropped
+        ("kind is a list", encode_frame({"kind": []}), "bad_message"),
+        ("header nested too deeply", b"PD\x01" + struct.pack("<I", 10_000) + b"[" * 10_000, "bad_frame"),
+        (
+            "lone surrogate",
+            encode_frame({"kind": "join", "task_id": "x", "samples": 1, "token": "\ud800"}),
+            "bad_message",
+        ),
         ("missing field", encode_frame({"kind": "update", "round": 0}, b"\0" * 88), "bad_message"),
         ("update without vector", encode_frame({"kind": "update", "round": 0, "samples": 1}), "bad_message"),
         ("ragged payload", b"PD\x01" + struct.pack("<I", len(header)) + header + b"\0" * 5, "bad_frame"),

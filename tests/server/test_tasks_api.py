@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import urllib.error
+import urllib.request
 from pathlib import Path
+
+import pytest
 
 from py_shared.task import task_from_json
 from tests.conftest import ROOT
@@ -51,3 +55,53 @@ def test_unknown_tasks_and_endpoints_get_a_clear_json_404(server: tuple[str, Pat
         status, headers, body = fetch(server[0] + path)
         assert status == 404 and headers["content-type"] == "application/json", path
         assert message in json.loads(body)["error"], path
+
+
+def post(url: str, body: bytes) -> tuple[int, str]:
+    request = urllib.request.Request(f"{url}/api/tasks", body, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as r:
+            return r.status, json.load(r).get("error", "")
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())["error"]
+
+
+def task_with(**changes: object) -> dict[str, object]:
+    task: dict[str, object] = {
+        "id": "hostile",
+        "title": "hostile",
+        "data": {"kind": "tabular", "feature_columns": ["a"], "label_column": "y", "label_values": ["0", "1"]},
+        "model": {"kind": "mlp"},
+    }
+    return task | changes
+
+
+HOSTILE_BODIES = [
+    ("kind is an object", {"task": task_with(data={"kind": {}})}, "task.data.kind"),  # was a 500
+    ("kind is a list", {"task": task_with(model={"kind": []})}, "task.model.kind"),
+    ("model is a list", {"task": task_with(model=[])}, "task.model"),
+    ("title with a lone surrogate", {"task": task_with(title="\ud800")}, "task.title: must be valid Unicode"),
+    ("join token with a lone surrogate", {"task": task_with(), "join_token": "\ud800"}, "join_token"),
+    ("join token too long to join with", {"task": task_with(), "join_token": "t" * 257}, "join_token: at most 256"),
+]
+
+
+@pytest.mark.parametrize(("name", "body", "words"), HOSTILE_BODIES, ids=[h[0] for h in HOSTILE_BODIES])
+def test_hostile_task_definitions_get_a_400_naming_the_problem(
+    server: tuple[str, Path], name: str, body: dict[str, object], words: str
+) -> None:
+    status, error = post(server[0], json.dumps(body).encode())
+    assert status == 400 and words in error, (name, status, error)
+    assert "Traceback" not in server[1].read_text()
+
+
+def test_a_task_nested_100000_levels_deep_or_with_a_huge_number_gets_a_400(server: tuple[str, Path]) -> None:
+    deep = b'{"task": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"  # inside the body limit; was a 500
+    status, error = post(server[0], deep)
+    assert status == 400 and "nested too deeply" in error
+    huge = json.dumps({"task": task_with(training={"learning_rate": 1})}).replace(
+        '"learning_rate": 1', '"learning_rate": 1' + "0" * 400
+    )
+    status, error = post(server[0], huge.encode())
+    assert status == 400 and "task.training.learning_rate: must be a finite number" in error
+    assert "Traceback" not in server[1].read_text()
