@@ -19,7 +19,7 @@ from typing import Any
 from tinygrad import Tensor, dtypes
 
 from py_shared.data.tabular import NumericStats
-from py_shared.federated.client import FederatedClient
+from py_shared.federated.client import FederatedClient, Refused
 from py_shared.privacy.gaussian import gaussian_noise
 from py_shared.protocol.messages import Error, GlobalModel, Message, encode_message
 from py_shared.protocol.secure_messages import (
@@ -99,6 +99,12 @@ class SecureFederatedClient(FederatedClient):
                     advertise = True
                 elif isinstance(message, SecureResult) and message.round == round_:
                     self._account(message)
+                elif isinstance(message, Error) and message.code in ("bad_frame", "bad_message"):
+                    # the server cannot read what this client sends (another protocol version?): waiting for a
+                    # round this client cannot take part in would never end
+                    raise Refused(
+                        f"the server cannot take this client's secure-aggregation messages: {message.message}"
+                    )
                 elif not isinstance(message, GlobalModel | Error | SharedStatistics):
                     await self._step(message, payload)
             except ConnectionClosed as e:

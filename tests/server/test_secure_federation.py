@@ -18,9 +18,11 @@ from tinygrad import Tensor
 from harness.server_process import running_server
 from py_cli.websocket_transport import connector, federated_url
 from py_cpython.crypto import CPythonCrypto
+from py_shared.federated.client import Refused
 from py_shared.federated.secure_client import SecureFederatedClient
 from py_shared.models import build_model
 from py_shared.privacy.accountant import RdpAccountant
+from py_shared.protocol.framing import encode_frame
 from py_shared.protocol.messages import Error, decode_message, encode_message
 from py_shared.protocol.secure_messages import ForwardedShares, KeyList, MaskedInput, UnmaskRequest
 from py_shared.protocol.transport import ConnectionClosed, QueuedTransport
@@ -238,3 +240,21 @@ def test_distributed_dp_noises_only_the_sum_as_central_dp_would(server: str, dro
     reference = RdpAccountant(1e-5)
     reference.step(effective)
     assert all(c.accountant is not None and c.accountant.epsilon == reference.epsilon for c in clients[:3])
+
+
+def test_a_client_whose_messages_the_server_cannot_read_stops_with_the_reason(server: str) -> None:
+    task = secure_task(server, "unreadable", 2)
+
+    class FromAnotherVersion(SecureFederatedClient):
+        async def _advertise(self, round_: int, purpose: Any, prepare: Any) -> None:
+            header = {"kind": "advertise_keys", "round": round_, "samples": self.samples, "new_field": 1}
+            await self._transport().send(encode_frame(header, b"\0" * 96))
+
+    async def scenario() -> None:
+        connect = connector(federated_url(server, task.id))
+        clients = [FromAnotherVersion(task, build_model(task), 10, connect, crypto=CPythonCrypto()) for _ in range(2)]
+        await asyncio.gather(*(c.start() for c in clients))
+        with pytest.raises(Refused, match=r"cannot take this client.s secure-aggregation messages.*new_field"):
+            await asyncio.wait_for(clients[0].round_end(1), 20)  # it used to wait here forever
+
+    asyncio.run(scenario())
