@@ -12,6 +12,7 @@ DATA   ?= data
 
 setup: $(VENV)/.installed
 	@$(PY) -m provision
+	@$(PY) -m tasks.prepare
 
 system-packages:
 	@$(PYTHON) -m provision.system venv clang npm

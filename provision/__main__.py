@@ -1,4 +1,5 @@
-"""`python -m provision`: fetch the pinned browser runtime and build our wheel (what `make setup` runs)."""
+"""`python -m provision`: fetch the pinned browser runtime and build our wheel (`make setup` runs it, then
+`python -m tasks.prepare` for the example data)."""
 
 from __future__ import annotations
 
@@ -41,10 +42,6 @@ def main() -> int:
         "gpt2_tokenizer": "/" + str(tokenizer.relative_to(ROOT)),
     }
     (dist / "runtime.json").write_text(json.dumps(manifest, indent=1) + "\n")
-    from tasks.prepare.__main__ import main as prepare_examples  # numpy and Pillow: only once the venv exists
-
-    if prepare_examples([]) != 0:
-        return 1
     print(f"browser runtime ready: Pyodide in {pyodide.relative_to(ROOT)}, {len(manifest['wheels'])} wheels")
     return 0
 

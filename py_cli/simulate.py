@@ -21,6 +21,7 @@ from pathlib import Path
 from tinygrad import Tensor
 
 from py_cli.federated import create_task, train_federated
+from py_cli.local_server import running_server
 from py_shared.data.sources import DataSource
 from py_shared.data.splits import SplitSpec, hold_out, split_source
 from py_shared.federated.client import FederatedClient, Status, StatusCallback
@@ -98,8 +99,6 @@ def _server(url: str | None) -> Iterator[str]:
     if url:
         yield url
         return
-    from harness.server_process import running_server
-
     with tempfile.TemporaryDirectory() as data, running_server(Path(data)) as started:
         yield started
 

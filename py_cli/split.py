@@ -6,10 +6,10 @@ from pathlib import Path
 
 from PIL import Image
 
+from py_cli.image_zip import write_image_zip
 from py_shared.data.sources import CsvSource, DataSource, ImageSource, TextSource
 from py_shared.data.splits import label_counts
 from py_shared.task import ImageData, TaskDefinition
-from tasks.prepare.output import write_image_zip
 
 
 def write_client(task: TaskDefinition, source: DataSource, folder: Path, client: int) -> Path:

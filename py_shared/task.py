@@ -21,6 +21,7 @@ Scheme = Literal["local", "federated", "decentralized"]
 Aggregator = Literal["fedavg", "fedprox", "median", "trimmed_mean", "centered_clipping", "krum", "multi_krum"]
 Optimizer = Literal["sgd", "adam", "adamw"]
 MISSING_TOKENS = ("", "NA", "N/A", "NaN", "nan", "null", "?")
+MIN_CLIP_VALUE, MAX_CLIP_VALUE = 1e-9, 1e9  # secure.clip_value: beyond, the fixed-point codec's floats overflow
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -242,9 +243,11 @@ class SecureAggregation:
             yield "max_participants: must be between 2 and 1000"
         if not self.clip_value > 0:
             yield "clip_value: must be positive"
-        else:
+        elif not MIN_CLIP_VALUE <= self.clip_value <= MAX_CLIP_VALUE:
+            yield f"clip_value: must be between {MIN_CLIP_VALUE:g} and {MAX_CLIP_VALUE:g}"
+        elif 2 <= self.max_participants <= 1000:  # otherwise said above (a huge count would overflow a float here)
             try:
-                fixed_point_for(self.clip_value, max(self.max_participants, 1))
+                fixed_point_for(self.clip_value, self.max_participants)
             except ValueError as e:
                 yield f"clip_value: {e}"
         if self.neighbours < 0 or self.neighbours % 2:

@@ -3,12 +3,14 @@
 Supported field types: bool, int, float, str, Literal[...], tuple[X, ...], dict[str, X], X | None, nested
 dataclasses, and unions of dataclasses told apart by a `kind: Literal[...]` field. A dataclass may define
 `problems(self) -> Iterator[str]` for checks across fields; its messages are prefixed with the dataclass's path.
+`parse` reads JSON text from outside within stated limits, so no input can reach a RecursionError.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import math
 import re
 import types
@@ -17,6 +19,8 @@ from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_
 
 T = TypeVar("T")
 JSON = Any  # what json.loads returns
+MAX_DEPTH = 32  # the deepest JSON read from outside: a task definition is 5 levels deep, a message header 2
+MAX_INTEGER_DIGITS = 4300  # Python's own limit on int() of a string; stated here to refuse it in plain words
 
 
 class ValidationError(ValueError):
@@ -36,6 +40,47 @@ def to_json(value: Any) -> JSON:
     if isinstance(value, dict):
         return {str(k): to_json(v) for k, v in value.items()}
     return value
+
+
+def parse(text: str | bytes) -> JSON:
+    """JSON text (bytes: UTF-8) from outside as a value, or ValueError whose message completes a sentence about
+    it ("the header " + message): not UTF-8, not JSON (NaN and Infinity included), an integer longer than
+    MAX_INTEGER_DIGITS, or nesting deeper than MAX_DEPTH."""
+    try:
+        value = json.loads(
+            text.decode() if isinstance(text, bytes) else text, parse_constant=_no_constant, parse_int=_integer
+        )
+    except UnicodeDecodeError as e:
+        raise ValueError(f"is not valid UTF-8 text (byte {e.start})") from None
+    except RecursionError:  # json.loads recurses per level: thousands of "[" exhaust the stack first
+        raise ValueError(f"is nested too deeply: at most {MAX_DEPTH} levels") from None
+    except ValueError as e:
+        raise ValueError(f"is not valid JSON: {e}") from None
+    if _deeper_than(value, MAX_DEPTH):
+        raise ValueError(f"is nested too deeply: at most {MAX_DEPTH} levels")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _integer(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INTEGER_DIGITS:
+        raise ValueError(f"an integer has {len(text.lstrip('-'))} digits, more than {MAX_INTEGER_DIGITS}")
+    return int(text)
+
+
+def _deeper_than(value: JSON, limit: int) -> bool:
+    """Whether objects and lists nest more than `limit` levels in `value` (without recursion)."""
+    stack = [(value, 1)] if isinstance(value, (dict, list)) else []
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 def from_json(cls: type[T], data: JSON, what: str = "") -> T:
@@ -79,20 +124,23 @@ def _decode(tp: Any, data: JSON, path: str, problems: list[str]) -> Any:
     if origin is Literal:
         allowed = get_args(tp)
         if data not in allowed or (isinstance(data, bool) and not any(isinstance(a, bool) for a in allowed)):
-            problems.append(f"{path}: must be one of {', '.join(map(repr, allowed))}, got {data!r}")
+            problems.append(f"{path}: must be one of {', '.join(map(repr, allowed))}, got {_shown(data)}")
         return data
     if origin is tuple:
         if not isinstance(data, list):
-            problems.append(f"{path}: must be a list, got {type(data).__name__}")
+            problems.append(f"{path}: must be a list, got {_json_type(data)}")
             return ()
         (item,) = [a for a in get_args(tp) if a is not Ellipsis]
         return tuple(_decode(item, v, f"{path}[{i}]", problems) for i, v in enumerate(data))
     if origin is dict:
         if not isinstance(data, dict):
-            problems.append(f"{path}: must be an object, got {type(data).__name__}")
+            problems.append(f"{path}: must be an object, got {_json_type(data)}")
             return {}
         _, value_type = get_args(tp)
-        return {str(k): _decode(value_type, v, f"{path}.{k}", problems) for k, v in data.items()}
+        for key in data:
+            if not _is_text(key):
+                problems.append(f"{path}.{_name(key)}: a key must be valid Unicode text (it holds a lone surrogate)")
+        return {k: _decode(value_type, v, f"{path}.{k}", problems) for k, v in data.items() if _is_text(k)}
     return _decode_scalar(tp, data, path, problems)
 
 
@@ -136,8 +184,7 @@ def _decode_tagged(options: list[Any], data: JSON, path: str, problems: list[str
     by_kind = {kind: cls for cls in options for kind in _kind_of(cls)}
     kind = data.get("kind") if isinstance(data, dict) else None
     if not isinstance(kind, str) or kind not in by_kind:
-        shown = repr(kind) if isinstance(kind, str | None) else _json_type(kind)
-        problems.append(f"{path}.kind: must be one of {', '.join(map(repr, by_kind))}, got {shown}")
+        problems.append(f"{path}.kind: must be one of {', '.join(map(repr, by_kind))}, got {_shown(kind)}")
         return None
     return _decode_dataclass(by_kind[kind], data, path, problems)
 
@@ -149,7 +196,7 @@ def _decode_dataclass(cls: type, data: JSON, path: str, problems: list[str]) -> 
     hints = _hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for unknown in sorted(set(data) - set(fields)):
-        problems.append(f"{path}.{unknown}: unknown field")
+        problems.append(f"{path}.{_name(unknown)}: unknown field")
     before = len(problems)
     values: dict[str, Any] = {}
     bad: set[str] = set()
@@ -185,6 +232,16 @@ def _default(field: dataclasses.Field[Any]) -> Any:
 
 def _type_name(tp: Any) -> str:
     return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}[tp]
+
+
+def _name(key: str) -> str:
+    """A key from outside, as it can appear in a message: lone surrogates escaped, since they cannot be encoded."""
+    return key if _is_text(key) else key.encode("utf-8", "backslashreplace").decode()
+
+
+def _shown(data: JSON) -> str:
+    """A value from outside, for a message: scalars as written, objects and lists by their type alone."""
+    return repr(data) if data is None or isinstance(data, (str, int, float, bool)) else _json_type(data)
 
 
 def _json_type(data: JSON) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import json
 from typing import Any
 
 from starlette.requests import Request
@@ -12,7 +11,7 @@ from starlette.routing import Route
 
 from py_shared.protocol.messages import MAX_TOKEN_CHARS
 from py_shared.task import task_from_json, task_to_json
-from py_shared.typed_json import ValidationError
+from py_shared.typed_json import ValidationError, parse
 from server.store import Store
 from server.task_catalog import Catalog
 
@@ -74,17 +73,20 @@ def task_routes(catalog: Catalog, store: Store, admin_token: str) -> list[Route]
         if len(body) > MAX_TASK_BYTES:
             return _error(413, f"a task definition is at most {MAX_TASK_BYTES} bytes")
         try:
-            data = json.loads(body)
-            if not isinstance(data, dict) or not isinstance(data.get("join_token", ""), str):
-                raise ValueError('send {"task": {...}, "join_token": "..."}')
-            token = data.get("join_token", "")
-            if len(token) > MAX_TOKEN_CHARS or not token.isprintable():
-                raise ValueError(f"join_token: at most {MAX_TOKEN_CHARS} printable characters")
+            data = parse(body)
+        except ValueError as e:
+            return _error(400, f"the body {e}")
+        if not isinstance(data, dict):
+            return _error(400, 'send {"task": {...}, "join_token": "..."}')
+        token = data.get("join_token", "")
+        if not isinstance(token, str):
+            return _error(400, "join_token: must be a string")
+        if len(token) > MAX_TOKEN_CHARS or not token.isprintable():  # Join refuses what is longer, every time
+            return _error(400, f"join_token: at most {MAX_TOKEN_CHARS} printable characters")
+        try:
             task = task_from_json(data.get("task"))
-        except (ValueError, ValidationError) as e:
+        except ValidationError as e:
             return _error(400, str(e))
-        except RecursionError:
-            return _error(400, "the task definition is nested too deeply")
         if task.id in catalog.tasks:
             return _error(409, f"a task {task.id!r} already exists")
         store.add_task(task, token)

@@ -1,4 +1,5 @@
-"""Dependencies point one way, and nothing that runs in the browser imports numpy (or any C extension)."""
+"""Dependencies point one way, nothing that runs in the browser imports numpy (or any C extension), and product
+code never imports the test harness, the tests, the benchmarks or the setup code."""
 
 from __future__ import annotations
 
@@ -19,6 +20,10 @@ ALLOWED = {
     "py_cpython": STDLIB | {"py_shared", "py_cpython", "cryptography"},
 }
 FORBIDDEN = {"server": {"py_browser", "py_cli"}}
+CLI_ALLOWED = STDLIB | {"py_shared", "py_cpython", "py_cli", "tinygrad", "websockets", "PIL"}
+PRODUCT = ("py_shared", "py_cpython", "py_browser", "www", "py_cli", "server")
+NOT_FOR_PRODUCT = {"harness", "tests", "bench", "provision", "tasks"}
+PACKAGES = (*PRODUCT, "harness", "tests", "bench", "provision", "tasks")
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -63,3 +68,36 @@ def test_py_shared_imports_with_numpy_unavailable() -> None:
     code = "import sys; sys.modules['numpy'] = None\n" + "".join(f"import {m}\n" for m in modules)
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_cli_imports_only_its_own_dependencies() -> None:
+    offending = {str(f.relative_to(ROOT)): sorted(imported_modules(f) - CLI_ALLOWED) for f in python_files("py_cli")}
+    assert {f: mods for f, mods in offending.items() if mods} == {}
+
+
+@pytest.mark.parametrize("folder", PRODUCT)
+def test_product_code_imports_no_harness_tests_benchmarks_or_setup(folder: str) -> None:
+    offending = {str(f.relative_to(ROOT)): sorted(imported_modules(f) & NOT_FOR_PRODUCT) for f in python_files(folder)}
+    assert {f: mods for f, mods in offending.items() if mods} == {}
+
+
+def package_graph() -> dict[str, set[str]]:
+    """Which of our top-level packages each one imports (itself left out)."""
+    return {
+        package: {m for f in python_files(package) for m in imported_modules(f) if m in PACKAGES} - {package}
+        for package in PACKAGES
+    }
+
+
+def test_no_two_packages_import_each_other_even_through_others() -> None:
+    graph = package_graph()
+    for start in PACKAGES:  # depth-first from each package: coming back to it is a cycle
+        seen: set[str] = set()
+        stack: list[tuple[str, tuple[str, ...]]] = [(start, (start,))]
+        while stack:
+            package, path = stack.pop()
+            for imported in graph[package]:
+                assert imported != start, f"import cycle: {' -> '.join((*path, imported))}"
+                if imported not in seen:
+                    seen.add(imported)
+                    stack.append((imported, (*path, imported)))

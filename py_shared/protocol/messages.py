@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from py_shared.protocol.framing import DEFAULT_MAX_FRAME_BYTES, FrameError, decode_frame, encode_frame
+from py_shared.protocol.framing import DEFAULT_MAX_FRAME_BYTES, FrameError, FrameTooLarge, decode_frame, encode_frame
 from py_shared.protocol.secure_messages import CARRY_PAYLOAD, MAX_SAMPLES, SecureMessage, round_and_samples_problems
 from py_shared.typed_json import ValidationError, from_json, to_json
 
@@ -137,7 +137,7 @@ def decode_message(frame: bytes, max_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> tu
     try:
         header, payload = decode_frame(frame, max_bytes)
     except FrameError as e:
-        code: ErrorCode = "too_large" if "limit" in str(e) else "bad_frame"
+        code: ErrorCode = "too_large" if isinstance(e, FrameTooLarge) else "bad_frame"
         raise ProtocolError(code, str(e)) from None
     try:
         message: Message = from_json(Message, header, "message")  # type: ignore[arg-type]

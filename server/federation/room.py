@@ -2,7 +2,9 @@
 
 A round closes when at least min_participants updates arrived and either every connected participant has sent
 one or the task's round deadline (counted from the round's first update) has passed. Then the aggregate is
-applied, the new global model is stored and sent to everyone. An update for another round is refused and its
+applied, the new global model is stored and sent to everyone. Nothing non-finite is: an update with a value large
+enough to overflow a sum is refused (vectors.checked_vector), and an aggregate that would still make the model
+non-finite is dropped, the round closing with the model unchanged. An update for another round is refused and its
 sender gets the current model; a participant that leaves is simply no longer waited for. A secure-aggregation
 task's rounds are run by secure_round.SecureRounds instead, which hands its aggregate to close_round.
 """
@@ -29,7 +31,7 @@ from py_shared.protocol.messages import (
     Welcome,
     encode_message,
 )
-from py_shared.protocol.vectors import checked_vector
+from py_shared.protocol.vectors import all_finite_float32, checked_vector
 from py_shared.safetensors_file import flat_to_safetensors, safetensors_to_flat
 from py_shared.secure.records import SEALED_BYTES
 from py_shared.task import TaskDefinition
@@ -184,8 +186,12 @@ class TaskRoom:
 
     async def close_round(self, aggregate: Tensor, count: int) -> None:
         """Apply the round's aggregate of `count` updates, store the new global model and send it to everyone."""
-        self.global_vector = (self.global_vector + aggregate).realize()
-        self.previous, self.round = aggregate, self.round + 1
+        candidate = (self.global_vector + aggregate).realize()
+        if all_finite_float32(vector_to_bytes(candidate)):
+            self.global_vector, self.previous = candidate, aggregate
+        else:  # accepted updates cannot cause this, a rule's own arithmetic might (0/0): keep what was good
+            log.error("task %s: round %d's aggregate is not finite; the global model stays", self.task.id, self.round)
+        self.round += 1
         self.store.save_model(self.task.id, self.round, self.safetensors())
         seconds = time.monotonic() - self.round_started
         log.info("task %s: round %d closed with %d updates in %.1f s", self.task.id, self.round - 1, count, seconds)

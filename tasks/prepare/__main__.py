@@ -24,7 +24,7 @@ STAMP = ".prepared"
 
 def _key(task: str) -> str:
     module = importlib.import_module(f"tasks.prepare.{task}")
-    scripts = [Path(module.__file__ or ""), Path(__file__).with_name("output.py")]
+    scripts = [Path(module.__file__ or ""), Path(__file__).with_name("output.py"), ROOT / "py_cli" / "image_zip.py"]
     digest = hashlib.sha256(module.ARTEFACT.sha256.encode())
     for script in scripts:
         digest.update(script.read_bytes())

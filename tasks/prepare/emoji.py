@@ -9,7 +9,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from tasks.prepare.output import Manifest, write_image_zip
+from py_cli.image_zip import write_image_zip
+from tasks.prepare.output import Manifest
 from tasks.sources import EMOJI
 
 ARTEFACT = EMOJI

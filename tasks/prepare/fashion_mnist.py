@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from tasks.prepare.output import Manifest, write_image_zip
+from py_cli.image_zip import write_image_zip
+from tasks.prepare.output import Manifest
 from tasks.sources import FASHION_MNIST
 
 ARTEFACT = FASHION_MNIST

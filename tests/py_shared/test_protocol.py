@@ -38,7 +38,7 @@ from py_shared.protocol.secure_messages import (
     UnmaskRequest,
     UnmaskShares,
 )
-from py_shared.protocol.vectors import all_finite_float32
+from py_shared.protocol.vectors import all_finite_float32, all_smaller_than, checked_vector, magnitude_limit
 
 MESSAGES = [
     Join(task_id="mnist", samples=12, client_name="ada", token="t"),
@@ -197,3 +197,21 @@ def test_every_non_finite_bit_pattern_is_caught() -> None:
         payload = struct.pack("<3f", 1.0, 2.0, 3.0) + struct.pack("<I", bits)
         assert not all_finite_float32(payload)
     assert all_finite_float32(struct.pack("<2f", 3.4e38, -1e-45))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.floats(width=32, allow_nan=False, allow_infinity=False), max_size=50), st.integers(1, 10**9))
+def test_the_magnitude_check_agrees_with_abs(values: list[float], size: int) -> None:
+    limit = magnitude_limit(size)
+    assert 4 * size * limit**2 <= 3.4028234663852886e38 and 1e9 * limit * 1e10 <= 3.4028234663852886e38
+    (below,) = struct.unpack("<f", struct.pack("<I", struct.unpack("<I", struct.pack("<f", limit))[0] - 1))
+    for extra in ([], [limit], [-limit], [below], [-below]):  # the limit is exact: float32 just below it passes
+        payload = struct.pack(f"<{len(values) + len(extra)}f", *values, *extra)
+        assert all_smaller_than(payload, limit) == all(abs(v) < limit for v in values + extra)
+
+
+def test_an_update_whose_values_could_overflow_a_sum_is_too_large() -> None:
+    with pytest.raises(ProtocolError, match="too large") as refused:
+        checked_vector(struct.pack("<3f", 0.5, 3e38, 1.0), 3, "CPU")
+    assert refused.value.code == "too_large"
+    assert checked_vector(struct.pack("<3f", 0.5, -1e17, 1.0), 3, "CPU").shape == (3,)

@@ -32,9 +32,13 @@ def run(coroutine: Coroutine[Any, Any, Any]) -> Any:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    data = tmp_path_factory.mktemp("data")
-    with running_server(data, log_path=data / "server.log", extra_args=("--admin-token", ADMIN)) as url:
+def server_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("data") / "server.log"
+
+
+@pytest.fixture(scope="module")
+def server(server_log: Path) -> Iterator[str]:
+    with running_server(server_log.parent, log_path=server_log, extra_args=("--admin-token", ADMIN)) as url:
         yield url
 
 
@@ -268,6 +272,72 @@ def test_every_kind_of_bad_input_gets_an_error_and_the_round_is_unharmed(server:
     run(scenario())
 
 
+def _nested(levels: int) -> object:
+    value: object = []
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+def _raw_header(text: bytes) -> bytes:
+    return b"PD\x01" + struct.pack("<I", len(text)) + text
+
+
+UPDATE = {"kind": "update", "round": 0, "samples": 1}
+HOSTILE = "hostile"  # a private task: the join handler compares tokens
+JOIN = {"kind": "join", "task_id": HOSTILE, "samples": 1}
+VECTOR = b"\0" * 4 * SIZE
+# Each is sent before joining, on a connection of its own: (name, frame, error code, words the message must hold).
+HOSTILE_HEADERS: list[tuple[str, bytes, str, str]] = [
+    ("kind is an object", encode_frame({"kind": {}}), "bad_message", "message.kind: must be one of"),
+    ("kind is a list", encode_frame({"kind": []}), "bad_message", "message.kind: must be one of"),
+    ("kind is a number", encode_frame({"kind": 7}), "bad_message", "message.kind: must be one of"),
+    ("samples is an object", encode_frame(UPDATE | {"samples": {}}, VECTOR), "bad_message", "message.samples"),
+    ("round is a list", encode_frame(UPDATE | {"round": []}, VECTOR), "bad_message", "message.round"),
+    ("samples is 1e999", _raw_header(b'{"kind":"join","task_id":"x","samples":1e999}'), "bad_message", "samples"),
+    ("token is an object", encode_frame(JOIN | {"token": {}}), "bad_message", "message.token: must be a string"),
+    ("token is a list", encode_frame(JOIN | {"token": ["x"]}), "bad_message", "message.token: must be a string"),
+    ("token with a lone surrogate", encode_frame(JOIN | {"token": "\ud800"}), "bad_message", "message.token"),
+    ("name with a lone surrogate", encode_frame(JOIN | {"client_name": "\udfff"}), "bad_message", "client_name"),
+    ("field named with a lone surrogate", encode_frame({"kind": "leave", "\ud800": 1}), "bad_message", "unknown"),
+    (
+        "code is a nested list",
+        encode_frame({"kind": "error", "code": _nested(20), "message": "m"}),
+        "bad_message",
+        "code",
+    ),
+    ("header nested 40 levels", encode_frame({"kind": "leave", "x": _nested(40)}), "bad_frame", "nested too deeply"),
+    ("header nested 10,000 levels", _raw_header(b"[" * 10_000), "bad_frame", "nested too deeply"),
+    ("integer of 5,000 digits", _raw_header(b'{"kind":"join","samples":1' + b"0" * 5000 + b"}"), "bad_frame", "JSON"),
+]
+
+
+@pytest.fixture(scope="module")
+def hostile_task(server: str) -> str:
+    assert post_task(server, tiny_task(HOSTILE), ADMIN, "tok")[0] == 201
+    return HOSTILE
+
+
+@pytest.mark.parametrize(("name", "frame", "code", "words"), HOSTILE_HEADERS, ids=[h[0] for h in HOSTILE_HEADERS])
+def test_a_hostile_header_gets_a_bad_message_naming_the_field_and_no_traceback(
+    server: str, hostile_task: str, server_log: Path, name: str, frame: bytes, code: str, words: str
+) -> None:
+    task = hostile_task
+
+    async def scenario() -> None:
+        c = await RawClient.open(server, task)
+        await c.send_raw(frame)
+        error, _ = await c.receive()
+        assert isinstance(error, Error) and error.code == code and not error.fatal, (name, error)
+        assert words in error.message, (name, error.message)
+        welcome, _ = await c.join(task, token="tok")  # the connection still works
+        assert isinstance(welcome, Welcome)
+        await c.close()
+
+    run(scenario())
+    assert "Traceback" not in server_log.read_text(), name
+
+
 def test_a_message_before_joining_is_refused(server: str) -> None:
     task = new_task(server)
 
@@ -356,6 +426,36 @@ def test_tasks_models_and_rounds_survive_a_restart(tmp_path: Path) -> None:
         welcome, after = run(second_life(server, task))
         assert isinstance(welcome, Welcome) and welcome.round == 2
         assert after == before
+
+
+def test_updates_near_the_float32_maximum_are_refused_and_the_global_model_stays_finite(server: str) -> None:
+    task = new_task(server)
+
+    async def first_reply(client: RawClient) -> Message:
+        while isinstance(message := (await client.receive())[0], RoundInfo):
+            pass
+        return message
+
+    async def scenario() -> list[float]:
+        a, b = await RawClient.open(server, task), await RawClient.open(server, task)
+        _, g0 = await a.join(task, samples=10**9)
+        await b.join(task, samples=10**9)
+        for c in (a, b):  # finite, yet 3e38 x 1e9 samples overflows float32: the model became Inf/NaN
+            await c.update(0, [3e38] * SIZE, samples=10**9)
+        for c in (a, b):
+            reply = await first_reply(c)
+            assert isinstance(reply, Error) and reply.code == "too_large" and not reply.fatal, reply
+            assert "too large" in reply.message
+        for c in (a, b):  # an honest round still closes
+            await c.update(0, [0.5] * SIZE, samples=1)
+        message, g1 = await a.expect("global_model")
+        assert message.round == 1 and close_to(g1, [g + 0.5 for g in g0])  # type: ignore[union-attr]
+        return g1
+
+    g1 = run(scenario())
+    with urllib.request.urlopen(f"{server}/api/tasks/{task}/model", timeout=10) as response:
+        stored = [float(v) for t in safetensors.numpy.load(response.read()).values() for v in t.ravel()]
+    assert all(math.isfinite(v) for v in stored) and sorted(stored) == sorted(g1)
 
 
 def test_the_global_model_downloads_as_safetensors_and_a_private_one_needs_its_token(server: str) -> None:

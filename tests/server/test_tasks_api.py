@@ -66,31 +66,64 @@ def post(url: str, body: bytes) -> tuple[int, str]:
         return e.code, json.loads(e.read())["error"]
 
 
+TABULAR = {"kind": "tabular", "feature_columns": ["a"], "label_column": "y", "label_values": ["0", "1"]}
+
+
 def task_with(**changes: object) -> dict[str, object]:
     task: dict[str, object] = {
         "id": "hostile",
         "title": "hostile",
-        "data": {"kind": "tabular", "feature_columns": ["a"], "label_column": "y", "label_values": ["0", "1"]},
+        "data": TABULAR,
         "model": {"kind": "mlp"},
     }
     return task | changes
 
 
-HOSTILE_BODIES = [
+def nested(levels: int) -> object:
+    value: object = []
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+HOSTILE_BODIES: list[tuple[str, object, str]] = [
     ("kind is an object", {"task": task_with(data={"kind": {}})}, "task.data.kind"),  # was a 500
     ("kind is a list", {"task": task_with(model={"kind": []})}, "task.model.kind"),
     ("model is a list", {"task": task_with(model=[])}, "task.model"),
     ("title with a lone surrogate", {"task": task_with(title="\ud800")}, "task.title: must be valid Unicode"),
     ("join token with a lone surrogate", {"task": task_with(), "join_token": "\ud800"}, "join_token"),
     ("join token too long to join with", {"task": task_with(), "join_token": "t" * 257}, "join_token: at most 256"),
+    ("join token is an object", {"task": task_with(), "join_token": {}}, "join_token: must be a string"),
+    ("join token is a list", {"task": task_with(), "join_token": ["t"]}, "join_token: must be a string"),
+    ("task is a list", {"task": []}, "task: must be an object"),
+    ("title is an object", {"task": task_with(title={})}, "task.title: must be a string"),
+    ("a feature column is a list", {"task": task_with(data=TABULAR | {"feature_columns": [[]]})}, "feature_columns[0]"),
+    ("label values is an object", {"task": task_with(data=TABULAR | {"label_values": {}})}, "task.data.label_values"),
+    ("hidden is a string", {"task": task_with(model={"kind": "mlp", "hidden": "64"})}, "task.model.hidden"),
+    ("field named with a lone surrogate", {"task": task_with(**{"\ud800": 1})}, "unknown field"),  # was a 500
+    (
+        "column named with a lone surrogate",
+        {"task": task_with(data=TABULAR | {"categorical": {"\udc00": ["a"]}})},
+        "categorical",
+    ),
+    (
+        "max_participants too large for a float",
+        {"task": task_with(secure={"max_participants": 10**400})},
+        "task.secure.max_participants",
+    ),
+    ("clip_value too small to encode", {"task": task_with(secure={"clip_value": 5e-324})}, "task.secure.clip_value"),
+    ("nested 40 levels inside a field", {"task": task_with(description=nested(40))}, "nested too deeply"),
+    ("not JSON", b"{task", "not valid JSON"),
+    ("not UTF-8", b'{"task": "\xff"}', "not valid UTF-8"),
+    ("body is a list", [], 'send {"task": {...}'),
 ]
 
 
 @pytest.mark.parametrize(("name", "body", "words"), HOSTILE_BODIES, ids=[h[0] for h in HOSTILE_BODIES])
 def test_hostile_task_definitions_get_a_400_naming_the_problem(
-    server: tuple[str, Path], name: str, body: dict[str, object], words: str
+    server: tuple[str, Path], name: str, body: object, words: str
 ) -> None:
-    status, error = post(server[0], json.dumps(body).encode())
+    status, error = post(server[0], body if isinstance(body, bytes) else json.dumps(body).encode())
     assert status == 400 and words in error, (name, status, error)
     assert "Traceback" not in server[1].read_text()
 
