@@ -37,7 +37,7 @@ lint: setup
 	$(PY) -m ruff check .
 
 typecheck: setup
-	$(PY) -m mypy py_shared server
+	$(PY) -m mypy py_shared server py_cpython py_cli provision harness tasks py_browser
 
 # the fast loop: everything but the headless-browser tests
 unit: setup

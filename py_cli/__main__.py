@@ -14,7 +14,7 @@ from typing import get_args
 from py_cli.federated import fetch_task, train_federated
 from py_cli.files import example_data, read_source, read_task
 from py_cli.progress import ProgressBar
-from py_cli.simulate import Attack, results_table, simulate
+from py_cli.simulate import Attack, Engine, results_table, simulate
 from py_cli.split import table, write_client
 from py_shared.data.examples import DataError
 from py_shared.data.splits import SplitSpec, split_source
@@ -101,6 +101,10 @@ async def simulate_command(args: argparse.Namespace) -> int:
         attack=Attack.parse(args.attack) if args.attack else None,
         baseline=not args.no_baseline,
         seed=args.seed,
+        engine=args.engine,
+        address=args.address,
+        cpus=args.ray_cpus,
+        save=args.save,
     )
     print(results_table(results))
     return 0
@@ -141,16 +145,29 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--admin-token", default="", help="the server's admin token, to create the run's task")
     m.add_argument("--no-baseline", action="store_true", help="skip training each client alone for comparison")
     m.add_argument("--seed", type=int, default=0)
+    m.add_argument(
+        "--engine",
+        choices=get_args(Engine),
+        default="local",
+        help="local: every client in this process (default); ray: every client in a Ray actor of its own",
+    )
+    m.add_argument("--address", help="with --engine ray: an existing Ray cluster (default: start a local instance)")
+    m.add_argument("--ray-cpus", type=int, help="with --engine ray: the local Ray instance's CPUs (default: all)")
+    m.add_argument("--save", type=Path, help="write the final global model to this .safetensors file")
     args = parser.parse_args(argv)
     if args.command == "train" and args.local and args.server:
         parser.error("--local and --server exclude each other")
+    if args.command == "simulate" and args.engine != "ray" and (args.address or args.ray_cpus):
+        parser.error("--address and --ray-cpus go with --engine ray")
+    if args.command == "simulate" and args.address and args.ray_cpus:
+        parser.error("--ray-cpus sizes a local Ray instance; a cluster at --address has its own")
     try:
         if args.command == "split":
             return split(args)
         if args.command == "simulate":
             return asyncio.run(simulate_command(args))
         return asyncio.run(train(args))
-    except (DataError, ValidationError, ValueError, Refused, ConnectionClosed) as e:
+    except (DataError, ValidationError, ValueError, Refused, ConnectionClosed, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -42,7 +42,7 @@ async def train_federated(
     options: dict[str, object] = {"name": name, "token": token, "on_status": on_status}
     if task.secure_aggregation:
         options["crypto"] = CPythonCrypto()
-    factory = client_class or (SecureFederatedClient if task.secure_aggregation else FederatedClient)
+    factory: ClientFactory = client_class or (SecureFederatedClient if task.secure_aggregation else FederatedClient)
     client, data = await join_with_data(task, source, lambda samples: factory(task, model, samples, connect, **options))
     if on_data is not None:
         on_data(data)

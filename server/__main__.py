@@ -13,10 +13,12 @@ from pathlib import Path
 import uvicorn
 
 from server.app import ROOT, create_app
+from server.connection_control import ControlledWebSocketProtocol
 from server.federation.endpoint import Limits
+from server.tasks_api import MAX_MODEL_VALUES
 
 log = logging.getLogger("pydisco")
-MAX_WEBSOCKET_FRAME = 128 * 1024 * 1024
+MAX_WEBSOCKET_FRAME = 4 * MAX_MODEL_VALUES + 2 * 1024 * 1024  # the largest model's update, and room for a header
 
 
 def missing_runtime(root: Path) -> str | None:
@@ -62,6 +64,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--max-connections", type=int, default=Limits.max_connections)
     parser.add_argument("--max-connections-per-address", type=int, default=Limits.max_connections_per_address)
+    parser.add_argument(
+        "--send-timeout",
+        type=float,
+        default=Limits.send_timeout_s,
+        help="seconds a participant's connection may take no data before it is dropped",
+    )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     args = parser.parse_args(argv)
 
@@ -71,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     args.data_dir.mkdir(parents=True, exist_ok=True)
     sock = bind(args.host, args.port)
     log.info("PyDisco serving http://%s:%d (data in %s)", args.host, args.port, args.data_dir)
-    limits = Limits(args.max_connections, args.max_connections_per_address)
+    limits = Limits(args.max_connections, args.max_connections_per_address, send_timeout_s=args.send_timeout)
     app = create_app(ROOT, args.data_dir, args.admin_token, limits)
     # the endpoint refuses frames larger than a task's model with a message; this bound only stops the absurd
     config = uvicorn.Config(
@@ -79,6 +87,7 @@ def main(argv: list[str] | None = None) -> None:
         log_level=args.log_level,
         access_log=False,
         log_config=None,
+        ws=ControlledWebSocketProtocol,  # per-connection frame limits and send pacing (connection_control.py)
         ws_max_size=MAX_WEBSOCKET_FRAME,
         ws_per_message_deflate=False,  # float32 weights barely compress; deflating them costs CPU on both sides
     )

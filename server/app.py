@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import mimetypes
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -68,7 +70,14 @@ def create_app(
         if stored.join_token:
             catalog.join_tokens[stored.task.id] = stored.join_token
     federation = Federation(catalog, store, limits or Limits())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        federation.close()
+
     app = Starlette(
+        lifespan=lifespan,
         routes=[
             Route("/", index),
             Route("/index.html", index),
@@ -78,6 +87,6 @@ def create_app(
             Route("/api/tasks/{task_id}/model", federation.model_file),
             Route("/api/{rest:path}", unknown_api, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
             Mount("/www", StaticFiles(directory=root / "www", follow_symlink=False), name="www"),
-        ]
+        ],
     )
     return HeadersAndLog(app)

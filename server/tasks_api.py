@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from py_shared.models import parameter_count
 from py_shared.protocol.messages import MAX_TOKEN_CHARS
 from py_shared.task import task_from_json, task_to_json
 from py_shared.typed_json import ValidationError, parse
@@ -16,6 +17,8 @@ from server.store import Store
 from server.task_catalog import Catalog
 
 MAX_TASK_BYTES = 256 * 1024
+# a model's update is one frame of 4 bytes a value; the server holds a few models per task (global, sum, frame)
+MAX_MODEL_VALUES = 32 * 1024 * 1024
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -87,6 +90,12 @@ def task_routes(catalog: Catalog, store: Store, admin_token: str) -> list[Route]
             task = task_from_json(data.get("task"))
         except ValidationError as e:
             return _error(400, str(e))
+        try:
+            values = parameter_count(task)
+        except ValueError as e:
+            return _error(400, f"model: {e}")
+        if values > MAX_MODEL_VALUES:
+            return _error(400, f"model: {values:,} parameters; this server takes models of up to {MAX_MODEL_VALUES:,}")
         if task.id in catalog.tasks:
             return _error(409, f"a task {task.id!r} already exists")
         store.add_task(task, token)

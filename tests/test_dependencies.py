@@ -20,7 +20,15 @@ ALLOWED = {
     "py_cpython": STDLIB | {"py_shared", "py_cpython", "cryptography"},
 }
 FORBIDDEN = {"server": {"py_browser", "py_cli"}}
-CLI_ALLOWED = STDLIB | {"py_shared", "py_cpython", "py_cli", "tinygrad", "websockets", "PIL"}
+CLI_ALLOWED = STDLIB | {
+    "py_shared",
+    "py_cpython",
+    "py_cli",
+    "tinygrad",
+    "websockets",
+    "PIL",
+    "ray",
+}  # ray: --engine ray only
 PRODUCT = ("py_shared", "py_cpython", "py_browser", "www", "py_cli", "server")
 NOT_FOR_PRODUCT = {"harness", "tests", "bench", "provision", "tasks"}
 PACKAGES = (*PRODUCT, "harness", "tests", "bench", "provision", "tasks")

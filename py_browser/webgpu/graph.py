@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from typing import cast
 
 from pyodide.ffi import to_js
+from tinygrad.device import Buffer
 from tinygrad.engine.jit import GraphRunner
 from tinygrad.uop.ops import UOp
 
@@ -26,6 +28,7 @@ class WebGpuGraph(GraphRunner):
         for j, ((_, ast, bufs, device_vars), runtime, replace) in enumerate(
             zip(self.calls, self.runtimes, self.uop_replace, strict=True)
         ):
+            assert runtime is not None  # a graph batches compiled kernels only, each with its program
             info = ast.arg
             global_size, _ = info.launch_dims({**{v: 0 for v in self.vars}, **device_vars})
             values = [device_vars.get(v.expr, 0) for v in info.vars]
@@ -39,7 +42,8 @@ class WebGpuGraph(GraphRunner):
         updates: list[int] = []
         for j, slots in self.input_slots:
             for slot, iidx in slots:
-                updates += [j, slot, input_uops[iidx].buffer._buf]
+                # the JIT's inputs on this one device: single buffers, never a MultiBuffer
+                updates += [j, slot, cast(Buffer, input_uops[iidx].buffer)._buf]
         for j, i, value in self.updated_vars(var_vals):
             updates += [j, self.n_storage[j] + i, value]
         for j, global_dims, _ in self.updated_launch_dims(var_vals):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from tinygrad import Tensor
 
 from py_shared.data.text import vocab_size
@@ -17,6 +19,17 @@ __all__ = ["CNN", "GPT", "MLP", "Model", "build_model"]
 def build_model(task: TaskDefinition) -> Model:
     """The task's model with weights drawn from tinygrad's generator seeded by task.training.seed."""
     Tensor.manual_seed(task.training.seed)
+    model = _unrealized(task)
+    Tensor.realize(*model.parameters())
+    return model
+
+
+def parameter_count(task: TaskDefinition) -> int:
+    """How many values the task's model has, found without computing any of them."""
+    return sum(math.prod(int(d) for d in p.shape) for p in _unrealized(task).parameters())
+
+
+def _unrealized(task: TaskDefinition) -> Model:
     data, spec = task.data, task.model
     model: Model
     if isinstance(spec, MLPModel) and isinstance(data, TabularData):
@@ -29,5 +42,4 @@ def build_model(task: TaskDefinition) -> Model:
         model = GPT(vocab_size(data), data.context_length, spec.layers, spec.heads, spec.embed)
     else:
         raise ValueError(f"a {spec.kind} model cannot learn from {data.kind} data")
-    Tensor.realize(*model.parameters())
     return model

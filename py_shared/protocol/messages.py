@@ -32,6 +32,7 @@ ErrorCode = Literal[
     "server_full",
     "rate_limited",
     "round_in_progress",
+    "server_error",
 ]
 
 

@@ -50,16 +50,31 @@ def all_smaller_than(payload: bytes, limit: float) -> bool:
     return 1 not in payload[3::4].translate(_at_least(top))
 
 
+def wrong_length(size: int, payload_bytes: int) -> ProtocolError:
+    """The refusal of an update of `payload_bytes` bytes for a model of `size` values."""
+    return ProtocolError("wrong_length", f"this task's model has {size} values, the update has {payload_bytes // 4}")
+
+
+def not_finite() -> ProtocolError:
+    """The refusal of an update holding NaN or an infinity."""
+    return ProtocolError("not_finite", "the update contains NaN or infinite values")
+
+
+def too_large(limit: float) -> ProtocolError:
+    """The refusal of an update holding a value of magnitude `limit` or more."""
+    return ProtocolError(
+        "too_large",
+        f"the update holds values too large to aggregate: each must be smaller than {limit:.3g} in magnitude, "
+        "so that the round's sums stay finite",
+    )
+
+
 def checked_vector(payload: bytes, size: int, device: str) -> Tensor:
     """The payload as a realized float32 vector on `device`, or ProtocolError (wrong_length, not_finite, too_large)."""
     if len(payload) != 4 * size:
-        raise ProtocolError("wrong_length", f"this task's model has {size} values, the update has {len(payload) // 4}")
+        raise wrong_length(size, len(payload))
     if not all_finite_float32(payload):
-        raise ProtocolError("not_finite", "the update contains NaN or infinite values")
+        raise not_finite()
     if not all_smaller_than(payload, limit := magnitude_limit(size)):
-        raise ProtocolError(
-            "too_large",
-            f"the update holds values too large to aggregate: each must be smaller than {limit:.3g} in magnitude, "
-            "so that the round's sums stay finite",
-        )
+        raise too_large(limit)
     return bytes_to_vector(payload, device).realize()

@@ -3,7 +3,10 @@
 Every refusal is an Error message to that sender alone (fatal ones close the connection); nothing a client sends
 can reach the room unless it decoded, validated and came from a joined participant. Connection floods are
 bounded per address and in total, silent connections are dropped, and a client that keeps sending garbage is
-disconnected.
+disconnected. Until it has joined, a connection may send frames of JOIN_FRAME_BYTES only (checked on the frame
+header, before the payload is read); after, one model's worth. Replies and broadcasts go through the
+connection's Outbox, so nobody waits for a slow reader, and a room is created (its initial model drawn in a worker
+process) without stopping the event loop.
 """
 
 from __future__ import annotations
@@ -29,7 +32,10 @@ from py_shared.protocol.messages import (
     encode_message,
 )
 from py_shared.protocol.secure_messages import AdvertiseKeys, MaskedInput, ShareKeys, UnmaskShares
-from server.federation.room import Participant, Send, TaskRoom
+from server.connection_control import ConnectionControl, control_of
+from server.federation.initial_model import ModelBuilder
+from server.federation.outbox import Outbox
+from server.federation.room import Participant, TaskRoom
 from server.store import Store
 from server.task_catalog import Catalog
 
@@ -38,6 +44,10 @@ log = logging.getLogger("pydisco.federation")
 CLIENT_SECURE = (AdvertiseKeys, ShareKeys, MaskedInput, UnmaskShares)
 CLOSE_POLICY = 1008
 CLOSE_TRY_LATER = 1013
+JOIN_FRAME_BYTES = 64 * 1024  # a join message is a header of a few hundred bytes; the token is at most 256 chars
+# a joined client's frame a little over its task's limit still gets a too_large message; a larger one is refused
+# by the connection (close 1009) before its payload is read
+READ_SLACK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,9 @@ class Limits:
     max_connections_per_address: int = 64
     max_bad_frames: int = 20  # then the connection is closed
     join_timeout_s: float = 30.0  # a connection must join within this time
+    send_queue_frames: int = 64  # a participant this many messages behind is dropped
+    send_timeout_s: float = 30.0  # ... and so is one whose connection takes no frame for this long
+    concurrent_model_sends: int = 8  # large frames in the transports' buffers at once, over all connections
 
 
 class Federation:
@@ -55,14 +68,29 @@ class Federation:
 
     def __init__(self, catalog: Catalog, store: Store, limits: Limits) -> None:
         self.catalog, self.store, self.limits = catalog, store, limits
-        self.rooms: dict[str, TaskRoom] = {}
+        self.rooms: dict[str, asyncio.Future[TaskRoom]] = {}
         self.connections: dict[str, int] = {}
+        self.builder = ModelBuilder()
+        self.large_sends: asyncio.Semaphore | None = None
 
-    def room(self, task_id: str) -> TaskRoom:
-        """The task's room, created (and resumed from the store) on first use."""
+    async def room(self, task_id: str) -> TaskRoom:
+        """The task's room, created (and resumed from the store) on first use; concurrent callers share one."""
         if task_id not in self.rooms:
-            self.rooms[task_id] = TaskRoom(self.catalog.tasks[task_id], self.store)
-        return self.rooms[task_id]
+            self.rooms[task_id] = asyncio.ensure_future(self._create_room(task_id))
+        try:
+            return await asyncio.shield(self.rooms[task_id])
+        except Exception:
+            self.rooms.pop(task_id, None)  # the next connection tries again
+            raise
+
+    async def _create_room(self, task_id: str) -> TaskRoom:
+        task = self.catalog.tasks[task_id]
+        slots, initial = await self.builder.build(task)
+        return TaskRoom(task, self.store, slots, initial)
+
+    def close(self) -> None:
+        """Stop the model builder's worker process (at shutdown)."""
+        self.builder.close()
 
     async def model_file(self, request: Request) -> Response:
         """GET /api/tasks/{id}/model: the current global model as safetensors (a private task needs its token)."""
@@ -76,7 +104,7 @@ class Federation:
             return JSONResponse(
                 {"error": "this task's model needs its join token (Authorization: Bearer ...)"}, status_code=401
             )
-        room = self.room(task_id)
+        room = await self.room(task_id)
         headers = {
             "content-disposition": f'attachment; filename="{task_id}-round{room.round}.safetensors"',
             "x-pydisco-round": str(room.round),
@@ -109,33 +137,53 @@ class Federation:
             why = "does not exist" if task is None else f"is {task.scheme}, not federated"
             await _fatal(websocket, "unknown_task", f"task {task_id!r} {why} on this server", 4404)
             return
-        room = self.room(task_id)
+        control = control_of(websocket.scope)
+        if control is not None:
+            control.limit_frames(JOIN_FRAME_BYTES + READ_SLACK)
+        if self.large_sends is None:  # created here, on the server's event loop
+            self.large_sends = asyncio.Semaphore(self.limits.concurrent_model_sends)
+        outbox = Outbox(
+            websocket.send_bytes, control, self.large_sends, self.limits.send_queue_frames, self.limits.send_timeout_s
+        )
+        writer = asyncio.ensure_future(outbox.run())
+        dropped = asyncio.ensure_future(outbox.dropped.wait())
         participant: Participant | None = None
-        bad_frames = 0
-        lock = asyncio.Lock()
-
-        async def send(frame: bytes) -> None:
-            async with lock:  # a broadcast and a reply must not interleave on one socket
-                await websocket.send_bytes(frame)
-
         try:
+            try:
+                room = await self.room(task_id)
+            except RuntimeError as e:
+                log.error("task %s: %s", task_id, e)
+                await _fatal(websocket, "server_error", f"{e}; try again later", CLOSE_TRY_LATER)
+                return
+            bad_frames = 0
             while True:
                 timeout = None if participant else self.limits.join_timeout_s
-                try:
-                    frame = await asyncio.wait_for(_receive_bytes(websocket), timeout)
-                except TimeoutError:
-                    await _fatal(websocket, "unexpected", "no join message arrived in time", CLOSE_POLICY)
+                reader = asyncio.ensure_future(_receive_bytes(websocket))
+                await asyncio.wait({reader, dropped}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                if not reader.done():
+                    reader.cancel()
+                    if outbox.dropped.is_set():
+                        who = participant.id if participant else address
+                        log.warning("task %s: dropped %s: %s", task_id, who, outbox.reason)
+                        await _abandon(websocket, control, f"dropped: {outbox.reason}")
+                    else:
+                        await _fatal(websocket, "unexpected", "no join message arrived in time", CLOSE_POLICY)
                     return
+                frame = reader.result()
                 try:
                     if frame is None:
                         raise ProtocolError("bad_frame", "text frames are not part of the protocol: send binary")
-                    message, payload = decode_message(frame, room.max_frame_bytes)
+                    message, payload = decode_message(frame, room.max_frame_bytes if participant else JOIN_FRAME_BYTES)
                     if participant is None:
                         if not isinstance(message, Join):
                             raise ProtocolError("unexpected", f"join the task before sending {message.kind!r}")
-                        participant = await self._admit(websocket, room, message, send)
+                        participant = self._admit(room, message, outbox)
                         if participant is None:
+                            await _fatal(websocket, "unauthorized", "wrong or missing join token for this task", 4403)
                             return
+                        if control is not None:
+                            control.limit_frames(room.max_frame_bytes + READ_SLACK)
+                        await room.join(participant)
                     elif isinstance(message, Update):
                         await room.update(participant.id, message, payload)
                     elif isinstance(message, CLIENT_SECURE) and room.secure is not None:
@@ -152,22 +200,23 @@ class Federation:
                     if bad_frames > self.limits.max_bad_frames:
                         await _fatal(websocket, e.code, f"too many bad messages; last one: {e}", CLOSE_POLICY)
                         return
-                    await send(encode_message(Error(code=e.code, message=str(e))))
+                    outbox.put(encode_message(Error(code=e.code, message=str(e))))
         finally:
             if participant is not None:
                 await room.leave(participant.id)
+            outbox.drop("the connection ended")
+            for pending in (writer, dropped):
+                pending.cancel()
 
-    async def _admit(self, websocket: WebSocket, room: TaskRoom, join: Join, send: Send) -> Participant | None:
+    def _admit(self, room: TaskRoom, join: Join, outbox: Outbox) -> Participant | None:
+        """The new participant, or None when its token is wrong."""
         if join.task_id != room.task.id:
             raise ProtocolError("unknown_task", f"this connection is for task {room.task.id!r}, not {join.task_id!r}")
         required = self.catalog.join_tokens.get(room.task.id, "")
         if required and not hmac.compare_digest(join.token.encode(), required.encode()):
             log.warning("task %s: refused a join with a wrong or missing token", room.task.id)
-            await _fatal(websocket, "unauthorized", "wrong or missing join token for this task", 4403)
             return None
-        participant = Participant(secrets.token_hex(4), join.client_name or "-", send)
-        await room.join(participant)
-        return participant
+        return Participant(secrets.token_hex(4), join.client_name or "-", outbox.put)
 
 
 async def _receive_bytes(websocket: WebSocket) -> bytes | None:
@@ -177,6 +226,16 @@ async def _receive_bytes(websocket: WebSocket) -> bytes | None:
         raise WebSocketDisconnect(message.get("code", 1000))
     data = message.get("bytes")
     return bytes(data) if data is not None else None
+
+
+async def _abandon(websocket: WebSocket, control: ConnectionControl | None, reason: str) -> None:
+    """Close a connection whose peer may not be reading: politely if that is quick, else by aborting it."""
+    try:
+        await asyncio.wait_for(websocket.close(CLOSE_POLICY, reason[:120]), 1.0)
+    except Exception:  # TimeoutError included: its buffer is full and will stay so
+        pass
+    if control is not None:
+        control.abort()
 
 
 async def _fatal(websocket: WebSocket, code: ErrorCode, text: str, close_code: int) -> None:

@@ -3,10 +3,12 @@
 A round closes when at least min_participants updates arrived and either every connected participant has sent
 one or the task's round deadline (counted from the round's first update) has passed. Then the aggregate is
 applied, the new global model is stored and sent to everyone. Nothing non-finite is: an update with a value large
-enough to overflow a sum is refused (vectors.checked_vector), and an aggregate that would still make the model
-non-finite is dropped, the round closing with the model unchanged. An update for another round is refused and its
-sender gets the current model; a participant that leaves is simply no longer waited for. A secure-aggregation
-task's rounds are run by secure_round.SecureRounds instead, which hands its aggregate to close_round.
+enough to overflow a sum is refused (round_sum.checked_update), and an aggregate that would still make the model
+non-finite is dropped, the round closing with the model unchanged. Sending never waits: each participant's frames
+go to its connection's bounded outbox, and the global model is encoded once a round for all of them. An update
+for another round is refused and its sender gets the current model; a participant that leaves is simply no
+longer waited for. A secure-aggregation task's rounds are run by secure_round.SecureRounds instead, which hands
+its aggregate to close_round.
 """
 
 from __future__ import annotations
@@ -14,13 +16,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from tinygrad import Tensor
+import numpy as np
 
-from py_shared.aggregation.accumulator import RoundAccumulator
-from py_shared.models import build_model
 from py_shared.protocol.messages import (
     Error,
     ErrorCode,
@@ -31,22 +31,22 @@ from py_shared.protocol.messages import (
     Welcome,
     encode_message,
 )
-from py_shared.protocol.vectors import all_finite_float32, checked_vector
 from py_shared.safetensors_file import flat_to_safetensors, safetensors_to_flat
 from py_shared.secure.records import SEALED_BYTES
 from py_shared.task import TaskDefinition
-from py_shared.weights import Slot, bytes_to_vector, get_vector, layout, vector_to_bytes
+from py_shared.weights import Slot
+from server.federation.round_sum import RoundSum, Vector
 from server.federation.secure_round import SecureRounds
 from server.store import Store
 
 log = logging.getLogger("pydisco.federation")
 DEVICE = "CPU"
-Send = Callable[[bytes], Awaitable[None]]
+Send = Callable[[bytes], None]
 
 
 @dataclass
 class Participant:
-    """A connected client, as the room sees it."""
+    """A connected client, as the room sees it; `send` queues a frame for it and never waits."""
 
     id: str
     name: str  # what the client calls itself, for the log
@@ -56,22 +56,27 @@ class Participant:
 class TaskRoom:
     """The federated state of one task; every method runs on the server's event loop."""
 
-    def __init__(self, task: TaskDefinition, store: Store) -> None:
-        self.task, self.store = task, store
-        model = build_model(task)  # the seeded initial weights: the same every client would draw
-        self.slots: list[Slot] = layout(model)
-        self.size = sum(s.size for s in self.slots)
-        self.round, self.global_vector = 0, get_vector(model).to(DEVICE).realize()
+    def __init__(self, task: TaskDefinition, store: Store, slots: list[Slot], initial: bytes) -> None:
+        """`slots` and `initial`: the model's layout and seeded initial weights (initial_model.initial_model)."""
+        self.task, self.store, self.slots = task, store, slots
+        self.size = sum(s.size for s in slots)
+        self.round, self.global_vector = 0, np.frombuffer(initial, dtype=np.float32)
         if (stored := store.load_model(task.id)) is not None:
-            self.round, self.global_vector = stored[0], self._from_safetensors(stored[1])
-            log.info("task %s: resumed at round %d from the stored global model", task.id, self.round)
+            vector = np.frombuffer(safetensors_to_flat(slots, stored[1])[0], dtype=np.float32)
+            self.round = stored[0]
+            if np.isfinite(vector).all():
+                self.global_vector = vector
+                log.info("task %s: resumed at round %d from the stored global model", task.id, self.round)
+            else:  # written before models were checked: training on from it would spread the damage
+                log.error("task %s: the stored model is not finite; round %d restarts from the initial weights",
+                          task.id, self.round)  # fmt: skip
+        self.model_frame = self._encode_model()
         self.participants: dict[str, Participant] = {}
         self.sent: set[str] = set()
-        self.previous: Tensor | None = None
-        self.accumulator = RoundAccumulator(task, self.size, DEVICE)
+        self.previous: Vector | None = None
+        self.sum = RoundSum(task, self.size)
         self.deadline: asyncio.TimerHandle | None = None
         self.deadline_passed = False
-        self.deadline_task: asyncio.Future[bool] | None = None
         self.round_started = time.monotonic()
         self.secure = SecureRounds(self, DEVICE) if task.secure_aggregation else None
 
@@ -82,11 +87,8 @@ class TaskRoom:
         shares = SEALED_BYTES * self.task.secure.max_participants if self.secure else 0
         return max(4 * self.size, shares) + 64 * 1024
 
-    def _from_safetensors(self, blob: bytes) -> Tensor:
-        return bytes_to_vector(safetensors_to_flat(self.slots, blob)[0], DEVICE).realize()
-
-    def _model_frame(self) -> bytes:
-        return encode_message(GlobalModel(round=self.round), vector_to_bytes(self.global_vector))
+    def _encode_model(self) -> bytes:
+        return encode_message(GlobalModel(round=self.round), self.global_vector.tobytes())
 
     def info(self, updates: int | None = None) -> RoundInfo:
         """The round's state, as broadcast to participants (`updates`: how many arrived, if not plain updates)."""
@@ -97,20 +99,15 @@ class TaskRoom:
             round=self.round, participants=n, min_participants=minimum, updates=received, waiting=n < minimum
         )
 
-    async def _send(self, p: Participant, frame: bytes) -> None:
-        try:
-            await p.send(frame)
-        except Exception as e:  # a dying connection is removed by its own handler; the others carry on
-            log.info("task %s: could not send to %s: %s", self.task.id, p.id, e)
+    def broadcast(self, frame: bytes) -> None:
+        """Queue `frame` for every participant."""
+        for p in list(self.participants.values()):
+            p.send(frame)
 
-    async def broadcast(self, frame: bytes) -> None:
-        """Send `frame` to every participant."""
-        await asyncio.gather(*(self._send(p, frame) for p in list(self.participants.values())))
-
-    async def tell(self, participant_id: str, frame: bytes) -> None:
-        """Send `frame` to one participant, if it is still connected."""
+    def tell(self, participant_id: str, frame: bytes) -> None:
+        """Queue `frame` for one participant, if it is still connected."""
         if (p := self.participants.get(participant_id)) is not None:
-            await self._send(p, frame)
+            p.send(frame)
 
     async def join(self, participant: Participant) -> None:
         """Admit a participant: welcome, current global model, and news for everyone."""
@@ -124,11 +121,11 @@ class TaskRoom:
             min_participants=self.task.min_participants,
             vector_size=self.size,
         )
-        await self._send(participant, encode_message(welcome))
-        await self._send(participant, self._model_frame())
+        participant.send(encode_message(welcome))
+        participant.send(self.model_frame)
         if self.secure is not None and self.secure.statistics is not None:
-            await self._send(participant, encode_message(self.secure.statistics))
-        await self.broadcast(encode_message(self.info()))
+            participant.send(encode_message(self.secure.statistics))
+        self.broadcast(encode_message(self.info()))
 
     async def leave(self, participant_id: str) -> None:
         """Forget a participant (it left or its connection dropped); the round no longer waits for it."""
@@ -137,9 +134,9 @@ class TaskRoom:
         log.info("task %s: %s left (%d participants)", self.task.id, participant_id, len(self.participants))
         if self.secure is not None:
             await self.secure.participant_left(participant_id)
-            await self.broadcast(encode_message(self.info()))
-        elif not await self._maybe_close():
-            await self.broadcast(encode_message(self.info()))
+            self.broadcast(encode_message(self.info()))
+        elif not self._maybe_close():
+            self.broadcast(encode_message(self.info()))
 
     async def update(self, participant_id: str, message: Update, payload: bytes) -> None:
         """Take a participant's update, or refuse it with a reason; closes the round when it is complete."""
@@ -147,63 +144,64 @@ class TaskRoom:
             raise ProtocolError("unexpected", "this task uses secure aggregation: advertise keys, not a plain update")
         p = self.participants[participant_id]
         if message.round != self.round:
-            await self._refuse(p, "stale_round", f"round {message.round} is over; the current round is {self.round}")
-            await self._send(p, self._model_frame())
+            self._refuse(p, "stale_round", f"round {message.round} is over; the current round is {self.round}")
+            p.send(self.model_frame)
             return
         if participant_id in self.sent:
-            await self._refuse(p, "duplicate_update", f"an update for round {self.round} was already received")
+            self._refuse(p, "duplicate_update", f"an update for round {self.round} was already received")
             return
         try:
-            vector = checked_vector(payload, self.size, DEVICE)
+            self.sum.add(payload, message.samples)
         except ProtocolError as e:
-            await self._refuse(p, e.code, str(e))
+            self._refuse(p, e.code, str(e))
             return
-        self.accumulator.add(vector, message.samples)
         self.sent.add(participant_id)
         if len(self.sent) == 1 and self.task.federation.round_deadline_s > 0:
             loop = asyncio.get_running_loop()
             self.deadline = loop.call_later(self.task.federation.round_deadline_s, self._deadline_hit, self.round)
-        if not await self._maybe_close():
+        if not self._maybe_close():
             # only the sender hears of each update: telling everyone would cost N^2 messages a round
-            await self._send(p, encode_message(self.info()))
+            p.send(encode_message(self.info()))
 
-    async def _refuse(self, p: Participant, code: ErrorCode, text: str) -> None:
+    def _refuse(self, p: Participant, code: ErrorCode, text: str) -> None:
         log.warning("task %s: refused from %s: %s", self.task.id, p.id, text)
-        await self._send(p, encode_message(Error(code=code, message=text)))
+        p.send(encode_message(Error(code=code, message=text)))
 
     def _deadline_hit(self, round_: int) -> None:
         if round_ == self.round:
             self.deadline_passed = True
-            self.deadline_task = asyncio.ensure_future(self._maybe_close())
+            self._maybe_close()
 
-    async def _maybe_close(self) -> bool:
+    def _maybe_close(self) -> bool:
         enough = len(self.sent) >= self.task.min_participants
         everyone = all(pid in self.sent for pid in self.participants)
         if not (enough and (everyone or self.deadline_passed)):
             return False
-        await self.close_round(self.accumulator.result(), len(self.sent))
+        self.close_round(self.sum.result(), len(self.sent))
         return True
 
-    async def close_round(self, aggregate: Tensor, count: int) -> None:
+    def close_round(self, aggregate: Vector, count: int) -> None:
         """Apply the round's aggregate of `count` updates, store the new global model and send it to everyone."""
-        candidate = (self.global_vector + aggregate).realize()
-        if all_finite_float32(vector_to_bytes(candidate)):
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is caught just below
+            candidate = self.global_vector + aggregate
+        if np.isfinite(candidate).all():
             self.global_vector, self.previous = candidate, aggregate
         else:  # accepted updates cannot cause this, a rule's own arithmetic might (0/0): keep what was good
             log.error("task %s: round %d's aggregate is not finite; the global model stays", self.task.id, self.round)
         self.round += 1
+        self.model_frame = self._encode_model()
         self.store.save_model(self.task.id, self.round, self.safetensors())
         seconds = time.monotonic() - self.round_started
         log.info("task %s: round %d closed with %d updates in %.1f s", self.task.id, self.round - 1, count, seconds)
         self.sent = set()
-        self.accumulator = RoundAccumulator(self.task, self.size, DEVICE, self.previous)
+        self.sum = RoundSum(self.task, self.size, self.previous)
         if self.deadline is not None:
             self.deadline.cancel()
         self.deadline, self.deadline_passed, self.round_started = None, False, time.monotonic()
-        await self.broadcast(self._model_frame())
-        await self.broadcast(encode_message(self.info()))
+        self.broadcast(self.model_frame)
+        self.broadcast(encode_message(self.info()))
 
     def safetensors(self) -> bytes:
         """The global model as a safetensors file, named like the model's parameters."""
         metadata = {"task": self.task.id, "round": str(self.round)}
-        return flat_to_safetensors(self.slots, vector_to_bytes(self.global_vector), metadata)
+        return flat_to_safetensors(self.slots, self.global_vector.tobytes(), metadata)

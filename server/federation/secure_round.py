@@ -17,6 +17,7 @@ import math
 import random
 from typing import TYPE_CHECKING
 
+import numpy as np
 from tinygrad import Tensor
 
 from py_cpython.crypto import CPythonCrypto
@@ -38,6 +39,7 @@ from py_shared.secure.precision import fixed_point_for
 from py_shared.secure.server import AttemptFailed, SecAggServer
 from py_shared.task import TabularData
 from py_shared.typed_json import from_json, to_json
+from py_shared.weights import vector_to_bytes
 
 if TYPE_CHECKING:
     from server.federation.room import TaskRoom
@@ -110,7 +112,7 @@ class SecureRounds:
 
     async def _advertise(self, pid: str, message: AdvertiseKeys, payload: bytes) -> None:
         if message.purpose == "statistics" and self.statistics is not None:
-            await self.room.tell(pid, encode_message(self.statistics))  # agreed already: it joined late
+            self.room.tell(pid, encode_message(self.statistics))  # agreed already: it joined late
             return
         if message.purpose != self.purpose:
             raise ProtocolError(
@@ -126,7 +128,7 @@ class SecureRounds:
         deadline = self.room.task.federation.round_deadline_s
         if len(self.sm.advertised) == 1 and deadline > 0:
             self.round_deadline = asyncio.get_running_loop().call_later(deadline, self._spawn, self.sm, "advertise")
-        await self.room.tell(pid, encode_message(self.room.info(updates=len(self.sm.advertised))))
+        self.room.tell(pid, encode_message(self.room.info(updates=len(self.sm.advertised))))
 
     def _spawn(self, sm: SecAggServer, phase: str) -> None:
         """A timer fired: end `phase` of attempt `sm` if it is still the current one."""
@@ -182,17 +184,17 @@ class SecureRounds:
             graph = self.settings.graph
             degree = (self.settings.neighbours or suggested_degree(len(order))) if graph == "sparse" else 0
             for pid, (message, payload) in sm.start(order, degree).items():
-                await self.room.tell(pid, encode_message(message, payload))
+                self.room.tell(pid, encode_message(message, payload))
             log.info(
                 "task %s: secure round %d (attempt %d): %d participants, threshold %d",
                 self.room.task.id, self.round, self.attempt, len(order), sm.threshold,
             )  # fmt: skip
         elif sm.phase == "share":
             for pid, (forwarded, payload) in sm.forward().items():
-                await self.room.tell(pid, encode_message(forwarded, payload))
+                self.room.tell(pid, encode_message(forwarded, payload))
         elif sm.phase == "mask":
             for pid, request in sm.request_unmask().items():
-                await self.room.tell(pid, encode_message(request))
+                self.room.tell(pid, encode_message(request))
         elif sm.phase == "unmask":
             await self._finish()
             return
@@ -207,7 +209,7 @@ class SecureRounds:
         distributed = self.room.task.privacy.distributed
         base = max(m.samples for m in sm.members.values())
         weight = float(len(sm.survivors)) if distributed else sum(m.samples / base for m in sm.survivors)
-        aggregate = (fixed_point.decode(total, self.codec) / weight).realize()
+        aggregate = np.frombuffer(vector_to_bytes(fixed_point.decode(total, self.codec) / weight), dtype=np.float32)
         z = self.room.task.privacy.noise_multiplier
         noise = z * math.sqrt(len(sm.survivors) / len(sm.members)) if distributed else 0.0
         result = SecureResult(
@@ -217,8 +219,8 @@ class SecureRounds:
             "task %s: secure round %d: the sum of %d of %d inputs unmasked",
             self.room.task.id, self.round, len(sm.survivors), len(sm.members),
         )  # fmt: skip
-        await self.room.broadcast(encode_message(result))
-        await self.room.close_round(aggregate, len(sm.survivors))
+        self.room.broadcast(encode_message(result))
+        self.room.close_round(aggregate, len(sm.survivors))
         self.sm = self._new_attempt()
         await self._advance_if_ready()  # participants may already be waiting for the next round
 
@@ -229,7 +231,7 @@ class SecureRounds:
         log.info("task %s: %d participants agreed on their features' statistics", self.room.task.id, survivors)
         self.purpose = "update"
         self.sm = self._new_attempt()
-        await self.room.broadcast(encode_message(self.statistics))
+        self.room.broadcast(encode_message(self.statistics))
 
     async def _abort(self, reason: str) -> None:
         log.warning(
@@ -240,4 +242,4 @@ class SecureRounds:
                 timer.cancel()
         abort = SecureAbort(round=self.round, attempt=self.attempt, reason=reason)
         self.sm = self._new_attempt()
-        await self.room.broadcast(encode_message(abort))
+        self.room.broadcast(encode_message(abort))

@@ -13,6 +13,7 @@ import pytest
 from py_shared.task import task_from_json
 from tests.conftest import ROOT
 from tests.server.conftest import fetch
+from tests.server.raw_client import post_task, tiny_task
 
 TASKS = {"titanic", "mnist", "fashion_mnist", "simple_face", "emoji", "shakespeare"}
 
@@ -138,3 +139,10 @@ def test_a_task_nested_100000_levels_deep_or_with_a_huge_number_gets_a_400(serve
     status, error = post(server[0], huge.encode())
     assert status == 400 and "task.training.learning_rate: must be a finite number" in error
     assert "Traceback" not in server[1].read_text()
+
+
+def test_a_model_too_large_for_the_server_is_refused_when_the_task_is_created(server: tuple[str, Path]) -> None:
+    url, _ = server
+    status, body = post_task(url, tiny_task("huge", model={"kind": "mlp", "hidden": [1_000_000, 1_000_000]}))
+    # before: accepted, and the first join then tried to draw a trillion weights on the event loop
+    assert status == 400 and "parameters" in body["error"] and "1,000,006,000,002" in body["error"], body
