@@ -216,7 +216,7 @@ class Federation:
         if required and not hmac.compare_digest(join.token.encode(), required.encode()):
             log.warning("task %s: refused a join with a wrong or missing token", room.task.id)
             return None
-        return Participant(secrets.token_hex(4), join.client_name or "-", outbox.put)
+        return Participant(secrets.token_hex(4), join.client_name or "-", outbox.put, outbox.put_news)
 
 
 async def _receive_bytes(websocket: WebSocket) -> bytes | None:

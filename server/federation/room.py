@@ -46,11 +46,13 @@ Send = Callable[[bytes], None]
 
 @dataclass
 class Participant:
-    """A connected client, as the room sees it; `send` queues a frame for it and never waits."""
+    """A connected client, as the room sees it; `send` queues a frame for it and never waits, `news` queues the
+    round's state, replacing state not yet sent."""
 
     id: str
     name: str  # what the client calls itself, for the log
     send: Send
+    news: Send
 
 
 class TaskRoom:
@@ -104,6 +106,12 @@ class TaskRoom:
         for p in list(self.participants.values()):
             p.send(frame)
 
+    def broadcast_news(self, updates: int | None = None) -> None:
+        """Queue the round's state (`info`) for every participant, superseding what they have not received yet."""
+        frame = encode_message(self.info(updates))
+        for p in list(self.participants.values()):
+            p.news(frame)
+
     def tell(self, participant_id: str, frame: bytes) -> None:
         """Queue `frame` for one participant, if it is still connected."""
         if (p := self.participants.get(participant_id)) is not None:
@@ -125,7 +133,7 @@ class TaskRoom:
         participant.send(self.model_frame)
         if self.secure is not None and self.secure.statistics is not None:
             participant.send(encode_message(self.secure.statistics))
-        self.broadcast(encode_message(self.info()))
+        self.broadcast_news()
 
     async def leave(self, participant_id: str) -> None:
         """Forget a participant (it left or its connection dropped); the round no longer waits for it."""
@@ -134,9 +142,9 @@ class TaskRoom:
         log.info("task %s: %s left (%d participants)", self.task.id, participant_id, len(self.participants))
         if self.secure is not None:
             await self.secure.participant_left(participant_id)
-            self.broadcast(encode_message(self.info()))
+            self.broadcast_news()
         elif not self._maybe_close():
-            self.broadcast(encode_message(self.info()))
+            self.broadcast_news()
 
     async def update(self, participant_id: str, message: Update, payload: bytes) -> None:
         """Take a participant's update, or refuse it with a reason; closes the round when it is complete."""
@@ -161,7 +169,7 @@ class TaskRoom:
             self.deadline = loop.call_later(self.task.federation.round_deadline_s, self._deadline_hit, self.round)
         if not self._maybe_close():
             # only the sender hears of each update: telling everyone would cost N^2 messages a round
-            p.send(encode_message(self.info()))
+            p.news(encode_message(self.info()))
 
     def _refuse(self, p: Participant, code: ErrorCode, text: str) -> None:
         log.warning("task %s: refused from %s: %s", self.task.id, p.id, text)
@@ -199,7 +207,7 @@ class TaskRoom:
             self.deadline.cancel()
         self.deadline, self.deadline_passed, self.round_started = None, False, time.monotonic()
         self.broadcast(self.model_frame)
-        self.broadcast(encode_message(self.info()))
+        self.broadcast_news()
 
     def safetensors(self) -> bytes:
         """The global model as a safetensors file, named like the model's parameters."""

@@ -128,7 +128,8 @@ class SecureRounds:
         deadline = self.room.task.federation.round_deadline_s
         if len(self.sm.advertised) == 1 and deadline > 0:
             self.round_deadline = asyncio.get_running_loop().call_later(deadline, self._spawn, self.sm, "advertise")
-        self.room.tell(pid, encode_message(self.room.info(updates=len(self.sm.advertised))))
+        if (p := self.room.participants.get(pid)) is not None:
+            p.news(encode_message(self.room.info(updates=len(self.sm.advertised))))
 
     def _spawn(self, sm: SecAggServer, phase: str) -> None:
         """A timer fired: end `phase` of attempt `sm` if it is still the current one."""

@@ -94,3 +94,31 @@ def test_a_stalled_large_send_holds_one_slot_and_others_wait_their_turn_not_thei
 
     assert asyncio.run(scenario()) == (False, False)
     assert done == ["slow", "fast"]
+
+
+def test_news_not_yet_sent_is_replaced_by_newer_news_in_its_place() -> None:
+    """A crowd joining and leaving sends everyone the round's state each time; a reader behind gets the latest
+    once (before: every event queued a frame, and 64 joins dropped the honest participants as too far behind)."""
+    written: list[bytes] = []
+    release = asyncio.Event()
+
+    async def write(frame: bytes) -> None:
+        await release.wait()
+        written.append(frame)
+
+    async def scenario() -> Outbox:
+        box = outbox(write, max_frames=4, timeout_s=60)
+        writer = asyncio.ensure_future(box.run())
+        box.put(b"model")
+        await asyncio.sleep(0)
+        for i in range(1000):
+            box.put_news(b"news %d" % i)
+        box.put(b"error")
+        release.set()
+        while len(written) < 3:
+            await asyncio.sleep(0.01)
+        writer.cancel()
+        return box
+
+    box = asyncio.run(scenario())
+    assert not box.dropped.is_set() and written == [b"model", b"news 999", b"error"]

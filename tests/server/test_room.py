@@ -26,7 +26,7 @@ def test_an_aggregate_that_would_overflow_the_global_model_is_not_applied(tmp_pa
     task = task_from_json(tiny_task("overflow", aggregator="centered_clipping"))
     room = TaskRoom(task, store, *initial_model(task))
     sent: list[bytes] = []
-    room.participants["p"] = Participant("p", "p", sent.append)
+    room.participants["p"] = Participant("p", "p", sent.append, sent.append)
     huge = np.full(room.size, 3e38, dtype=np.float32)
     room.close_round(huge, 2)  # finite: 3e38 plus the initial weights
     before = floats(room.global_vector.tobytes())
@@ -45,7 +45,7 @@ def test_one_encoded_model_frame_per_round_is_shared_by_every_send(tmp_path: Pat
     room = TaskRoom(task, Store(tmp_path), *initial_model(task))
     inboxes: dict[str, list[bytes]] = {pid: [] for pid in "abc"}
     for pid, inbox in inboxes.items():
-        room.participants[pid] = Participant(pid, pid, inbox.append)
+        room.participants[pid] = Participant(pid, pid, inbox.append, inbox.append)
     room.close_round(np.full(room.size, 0.25, dtype=np.float32), 3)
     frames = [next(f for f in inbox if decode_message(f)[0].kind == "global_model") for inbox in inboxes.values()]
     assert all(f is room.model_frame for f in frames)  # not one copy of the model per participant
