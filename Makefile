@@ -56,6 +56,7 @@ bench: setup browser-packages
 	$(PY) -m bench.tasks_local
 	$(PY) -m bench.fed_round
 	$(PY) -m bench.fed_scale
+	$(PY) -m bench.fed_soak
 	$(PY) -m bench.secagg
 
 clean:
