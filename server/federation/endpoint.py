@@ -201,6 +201,9 @@ class Federation:
                         await _fatal(websocket, e.code, f"too many bad messages; last one: {e}", CLOSE_POLICY)
                         return
                     outbox.put(encode_message(Error(code=e.code, message=str(e))))
+                # let go of the update's bytes now, not when the next message arrives: a thousand participants
+                # waiting for the round to close would otherwise each hold their last update
+                frame = payload = b""
         finally:
             if participant is not None:
                 await room.leave(participant.id)

@@ -1,6 +1,7 @@
 """What one connection can cost the server, against the real uvicorn server: a frame too large for a connection
 that has not joined is refused from its header, a participant that stops reading is dropped without holding
-up anyone, and the first join of a task builds its model without stopping the event loop."""
+up anyone, the first join of a task builds its model without stopping the event loop, and participants waiting for
+a round to close hold none of the updates they sent."""
 
 from __future__ import annotations
 
@@ -15,13 +16,14 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from harness.server_process import running_server
 from py_cli.websocket_transport import federated_url
-from py_shared.protocol.messages import Join, RoundInfo, encode_message
+from py_shared.protocol.messages import Join, Message, RoundInfo, Update, decode_message, encode_message
 from tests.server.raw_client import RawClient, post_task, tiny_task
 
 SEND_TIMEOUT_S = 2
@@ -145,3 +147,53 @@ def test_the_first_join_builds_the_model_without_stopping_other_requests(server:
     print(f"the slowest /api/health took {slowest:.2f} s; the welcome came after {welcomed:.2f} s")
     # before: the room was built on the event loop, and one /api/health waited about as long as the join did
     assert slowest < welcomed / 2, (slowest, welcomed)
+
+
+def test_participants_waiting_for_the_round_hold_no_update_and_the_sum_is_exact(server: tuple[str, Path]) -> None:
+    url, _ = server
+    # 805,402 values (3.2 MB an update); more senders than the server reads large messages at once (16)
+    task = create(url, "waiting", model={"kind": "mlp", "hidden": [1000, 800]}, min_participants=1)
+    senders = 32
+
+    async def receive(connection: ClientConnection, kind: str) -> tuple[Message, bytes]:
+        while True:
+            message, payload = decode_message(await asyncio.wait_for(connection.recv(), 60), 2**26)
+            if message.kind == kind and not (isinstance(message, RoundInfo) and message.updates == 0):
+                return message, payload
+
+    async def scenario() -> tuple[float, np.ndarray, np.ndarray]:
+        # max_queue=None: these clients read only what the test asks for, and must not stop reading the rest
+        connections = [
+            await connect(federated_url(url, task), max_size=None, max_queue=None, compression=None)
+            for _ in range(senders + 1)
+        ]
+        start = np.zeros(0, dtype=np.float32)
+        for c in connections:
+            await c.send(encode_message(Join(task_id=task, samples=1)))
+            _, payload = await receive(c, "global_model")
+            start = np.frombuffer(payload, dtype=np.float32)
+        holdout, crowd = connections[0], connections[1:]
+        before = await asyncio.to_thread(rss_mb, url)
+        deltas = [np.full(start.size, (i + 1) / 1024, dtype=np.float32) for i in range(senders)]
+        await asyncio.gather(
+            *(
+                c.send(encode_message(Update(round=0, samples=1), d.tobytes()))
+                for c, d in zip(crowd, deltas, strict=True)
+            )
+        )
+        for c in crowd:  # each sender hears that its update was taken in: all 32 are summed, none closed the round
+            await receive(c, "round_info")
+        grown = await asyncio.to_thread(rss_mb, url) - before
+        await holdout.send(encode_message(Update(round=0, samples=1), np.zeros(start.size, np.float32).tobytes()))
+        _, payload = await receive(holdout, "global_model")
+        for c in connections:
+            await c.close()
+        expected = start + sum(deltas) / np.float32(senders + 1)
+        return grown, np.frombuffer(payload, dtype=np.float32), expected
+
+    grown, model, expected = asyncio.run(scenario())
+    print(f"server RSS grew {grown:.0f} MB while 32 participants waited for the round")
+    # before: every waiting connection kept its last update twice (the parser's frame and the endpoint's
+    # variables), and the server grew 217 MB here
+    assert grown < 80, grown
+    np.testing.assert_allclose(model, expected, rtol=0, atol=1e-6)
