@@ -20,6 +20,7 @@ from py_shared.typed_json import JSON, from_json, to_json
 Scheme = Literal["local", "federated", "decentralized"]
 Aggregator = Literal["fedavg", "fedprox", "median", "trimmed_mean", "centered_clipping", "krum", "multi_krum"]
 Optimizer = Literal["sgd", "adam", "adamw"]
+Topology = Literal["mesh", "ring", "gossip"]
 MISSING_TOKENS = ("", "NA", "N/A", "NaN", "nan", "null", "?")
 MIN_CLIP_VALUE, MAX_CLIP_VALUE = 1e-9, 1e9  # secure.clip_value: beyond, the fixed-point codec's floats overflow
 
@@ -282,6 +283,20 @@ class Federation:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Decentralized:
+    """How peers exchange models when the scheme is decentralized (pacing: federation.round_deadline_s)."""
+
+    topology: Topology = "mesh"  # mesh: every member sends its model to every other
+    exchange_timeout_s: float = 60.0  # a round's connections and transfers; a member not done by then is left out
+
+    def problems(self) -> Iterator[str]:
+        if self.topology != "mesh":
+            yield f"topology: {self.topology!r} is not built yet; use 'mesh'"
+        if not 1 <= self.exchange_timeout_s <= 3600:
+            yield "exchange_timeout_s: must be between 1 and 3600"
+
+
+@dataclass(frozen=True, kw_only=True)
 class TaskDefinition:
     """Everything participants agree on before training together."""
 
@@ -298,6 +313,7 @@ class TaskDefinition:
     privacy: Privacy = Privacy()
     secure_aggregation: bool = False
     secure: SecureAggregation = SecureAggregation()
+    decentralized: Decentralized = Decentralized()
 
     @property
     def data_type(self) -> str:

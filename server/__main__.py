@@ -7,11 +7,13 @@ import errno
 import json
 import logging
 import os
+import re
 import socket
 from pathlib import Path
 
 import uvicorn
 
+from py_shared.protocol.peer_messages import IceServer
 from server.app import ROOT, create_app
 from server.connection_control import ControlledWebSocketProtocol
 from server.federation.endpoint import Limits
@@ -51,6 +53,18 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def ice_server(text: str) -> IceServer:
+    """--ice-server's value: `stun:host:port`, or `turn:host:port,username,credential`."""
+    parts = text.split(",")
+    if not re.fullmatch(r"(stun|stuns|turn|turns):[^\s,]+", parts[0]) or len(parts) not in (1, 3):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected stun:HOST[:PORT] or turn:HOST[:PORT],USERNAME,CREDENTIAL")
+    if parts[0].startswith("turn") and len(parts) != 3:
+        raise argparse.ArgumentTypeError(f"{text!r}: a TURN server needs ,USERNAME,CREDENTIAL")
+    return IceServer(
+        urls=(parts[0],), username=parts[1] if len(parts) == 3 else "", credential=parts[-1] if len(parts) == 3 else ""
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line, check the setup, and serve until interrupted."""
     parser = argparse.ArgumentParser(prog="python -m server", description=__doc__)
@@ -70,6 +84,14 @@ def main(argv: list[str] | None = None) -> None:
         default=Limits.send_timeout_s,
         help="seconds a participant's connection may take no data before it is dropped",
     )
+    parser.add_argument(
+        "--ice-server",
+        action="append",
+        default=[],
+        type=ice_server,
+        metavar="URL[,USERNAME,CREDENTIAL]",
+        help="a STUN or TURN server decentralized peers use to reach each other (repeatable; none on one LAN)",
+    )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     args = parser.parse_args(argv)
 
@@ -79,7 +101,12 @@ def main(argv: list[str] | None = None) -> None:
     args.data_dir.mkdir(parents=True, exist_ok=True)
     sock = bind(args.host, args.port)
     log.info("PyDisco serving http://%s:%d (data in %s)", args.host, args.port, args.data_dir)
-    limits = Limits(args.max_connections, args.max_connections_per_address, send_timeout_s=args.send_timeout)
+    limits = Limits(
+        args.max_connections,
+        args.max_connections_per_address,
+        send_timeout_s=args.send_timeout,
+        ice_servers=tuple(args.ice_server),
+    )
     app = create_app(ROOT, args.data_dir, args.admin_token, limits)
     # the endpoint refuses frames larger than a task's model with a message; this bound only stops the absurd
     config = uvicorn.Config(

@@ -2,8 +2,8 @@
 
 A message's JSON is the frame header; `kind` says which message it is. Update and GlobalModel carry a model's
 flat float32 vector as the frame payload, the secure-aggregation messages (secure_messages.py) their binary
-records or masked words; every other message has none. Reading goes through decode_message,
-which checks everything a sender could get wrong and raises ProtocolError with a code and a sentence.
+records or masked words, a peer's model (peer_messages.py) its vector; every other message has none.
+Reading goes through decode_message, which checks everything a sender could get wrong and raises ProtocolError with a code and a sentence.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from py_shared.protocol.framing import DEFAULT_MAX_FRAME_BYTES, FrameError, FrameTooLarge, decode_frame, encode_frame
+from py_shared.protocol.peer_messages import PEER_PAYLOAD, PeerMessage
 from py_shared.protocol.secure_messages import CARRY_PAYLOAD, MAX_SAMPLES, SecureMessage, round_and_samples_problems
 from py_shared.typed_json import ValidationError, from_json, to_json
 
@@ -122,8 +123,8 @@ class Error:
     fatal: bool = False
 
 
-Message = Join | Welcome | GlobalModel | Update | RoundInfo | Leave | Error | SecureMessage
-CARRIES_VECTOR = ("update", "global_model", *CARRY_PAYLOAD)
+Message = Join | Welcome | GlobalModel | Update | RoundInfo | Leave | Error | SecureMessage | PeerMessage
+CARRIES_VECTOR = ("update", "global_model", *CARRY_PAYLOAD, *PEER_PAYLOAD)
 
 
 def encode_message(message: Message, vector: bytes = b"", max_bytes: int = DEFAULT_MAX_FRAME_BYTES) -> bytes:

@@ -1,12 +1,14 @@
-"""The federated WebSocket endpoint, /api/tasks/{id}/federated: admission, limits, and message dispatch.
+"""The task WebSocket endpoints, /api/tasks/{id}/federated and /api/tasks/{id}/decentralized: admission, limits,
+and dispatch of each message to the task's room (server.federation.room for federated tasks, whose clients send
+models; server.decentralized.peer_room for decentralized ones, whose peers send signaling only).
 
 Every refusal is an Error message to that sender alone (fatal ones close the connection); nothing a client sends
 can reach the room unless it decoded, validated and came from a joined participant. Connection floods are
 bounded per address and in total, silent connections are dropped, and a client that keeps sending garbage is
 disconnected. Until it has joined, a connection may send frames of JOIN_FRAME_BYTES only (checked on the frame
-header, before the payload is read); after, one model's worth. Replies and broadcasts go through the
-connection's Outbox, so nobody waits for a slow reader, and a room is created (its initial model drawn in a worker
-process) without stopping the event loop.
+header, before the payload is read); after, what its room allows (a model, or a signaling message). Replies and
+broadcasts go through the connection's Outbox, so nobody waits for a slow reader, and a federated room is created
+(its initial model drawn in a worker process) without stopping the event loop.
 """
 
 from __future__ import annotations
@@ -27,21 +29,21 @@ from py_shared.protocol.messages import (
     Join,
     Leave,
     ProtocolError,
-    Update,
     decode_message,
     encode_message,
 )
-from py_shared.protocol.secure_messages import AdvertiseKeys, MaskedInput, ShareKeys, UnmaskShares
+from py_shared.protocol.peer_messages import IceServer
+from py_shared.task import Scheme, TaskDefinition
 from server.connection_control import ConnectionControl, control_of
+from server.decentralized.peer_room import PeerRoom
 from server.federation.initial_model import ModelBuilder
 from server.federation.outbox import Outbox
-from server.federation.room import Participant, TaskRoom
+from server.federation.room import Participant, Room, TaskRoom
 from server.store import Store
 from server.task_catalog import Catalog
 
 log = logging.getLogger("pydisco.federation")
 
-CLIENT_SECURE = (AdvertiseKeys, ShareKeys, MaskedInput, UnmaskShares)
 CLOSE_POLICY = 1008
 CLOSE_TRY_LATER = 1013
 JOIN_FRAME_BYTES = 64 * 1024  # a join message is a header of a few hundred bytes; the token is at most 256 chars
@@ -61,6 +63,7 @@ class Limits:
     send_queue_frames: int = 64  # a participant this many messages behind is dropped
     send_timeout_s: float = 30.0  # ... and so is one whose connection takes no frame for this long
     concurrent_model_sends: int = 8  # large frames in the transports' buffers at once, over all connections
+    ice_servers: tuple[IceServer, ...] = ()  # STUN/TURN servers told to decentralized peers
 
 
 class Federation:
@@ -69,12 +72,14 @@ class Federation:
     def __init__(self, catalog: Catalog, store: Store, limits: Limits) -> None:
         self.catalog, self.store, self.limits = catalog, store, limits
         self.rooms: dict[str, asyncio.Future[TaskRoom]] = {}
+        self.peer_rooms: dict[str, PeerRoom] = {}
         self.connections: dict[str, int] = {}
         self.builder = ModelBuilder()
         self.large_sends: asyncio.Semaphore | None = None
 
     async def room(self, task_id: str) -> TaskRoom:
-        """The task's room, created (and resumed from the store) on first use; concurrent callers share one."""
+        """The federated task's room, created (and resumed from the store) on first use; concurrent callers share
+        one."""
         if task_id not in self.rooms:
             self.rooms[task_id] = asyncio.ensure_future(self._create_room(task_id))
         try:
@@ -111,8 +116,15 @@ class Federation:
         }
         return Response(room.safetensors(), media_type="application/octet-stream", headers=headers)
 
-    async def endpoint(self, websocket: WebSocket) -> None:
-        """Serve one client connection from handshake to close."""
+    async def federated_endpoint(self, websocket: WebSocket) -> None:
+        """/api/tasks/{id}/federated: one client's connection, from handshake to close."""
+        await self._endpoint(websocket, "federated")
+
+    async def decentralized_endpoint(self, websocket: WebSocket) -> None:
+        """/api/tasks/{id}/decentralized: one peer's signaling connection, from handshake to close."""
+        await self._endpoint(websocket, "decentralized")
+
+    async def _endpoint(self, websocket: WebSocket, scheme: Scheme) -> None:
         address = websocket.client.host if websocket.client else "-"
         await websocket.accept()
         if sum(self.connections.values()) >= self.limits.max_connections or (
@@ -123,7 +135,7 @@ class Federation:
             return
         self.connections[address] = self.connections.get(address, 0) + 1
         try:
-            await self._serve(websocket, websocket.path_params["task_id"], address)
+            await self._serve(websocket, websocket.path_params["task_id"], address, scheme)
         except WebSocketDisconnect:
             pass
         finally:
@@ -131,10 +143,17 @@ class Federation:
             if not self.connections[address]:
                 del self.connections[address]
 
-    async def _serve(self, websocket: WebSocket, task_id: str, address: str) -> None:
+    async def _room_for(self, task: TaskDefinition) -> Room:
+        if task.scheme == "federated":
+            return await self.room(task.id)
+        if task.id not in self.peer_rooms:
+            self.peer_rooms[task.id] = PeerRoom(task, self.limits.ice_servers)
+        return self.peer_rooms[task.id]
+
+    async def _serve(self, websocket: WebSocket, task_id: str, address: str, scheme: Scheme) -> None:
         task = self.catalog.tasks.get(task_id)
-        if task is None or task.scheme != "federated":
-            why = "does not exist" if task is None else f"is {task.scheme}, not federated"
+        if task is None or task.scheme != scheme:
+            why = "does not exist" if task is None else f"is {task.scheme}, not {scheme}"
             await _fatal(websocket, "unknown_task", f"task {task_id!r} {why} on this server", 4404)
             return
         control = control_of(websocket.scope)
@@ -150,7 +169,7 @@ class Federation:
         participant: Participant | None = None
         try:
             try:
-                room = await self.room(task_id)
+                room = await self._room_for(task)
             except RuntimeError as e:
                 log.error("task %s: %s", task_id, e)
                 await _fatal(websocket, "server_error", f"{e}; try again later", CLOSE_TRY_LATER)
@@ -184,15 +203,11 @@ class Federation:
                         if control is not None:
                             control.limit_frames(room.max_frame_bytes + READ_SLACK)
                         await room.join(participant)
-                    elif isinstance(message, Update):
-                        await room.update(participant.id, message, payload)
-                    elif isinstance(message, CLIENT_SECURE) and room.secure is not None:
-                        await room.secure.handle(participant.id, message, payload)
                     elif isinstance(message, Leave):
                         await websocket.close()
                         return
                     else:
-                        raise ProtocolError("unexpected", f"a client does not send {message.kind!r} messages here")
+                        await room.handle(participant.id, message, payload)
                 except ProtocolError as e:
                     bad_frames += 1
                     who = participant.id if participant else address
@@ -211,7 +226,7 @@ class Federation:
             for pending in (writer, dropped):
                 pending.cancel()
 
-    def _admit(self, room: TaskRoom, join: Join, outbox: Outbox) -> Participant | None:
+    def _admit(self, room: Room, join: Join, outbox: Outbox) -> Participant | None:
         """The new participant, or None when its token is wrong."""
         if join.task_id != room.task.id:
             raise ProtocolError("unknown_task", f"this connection is for task {room.task.id!r}, not {join.task_id!r}")

@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -25,12 +26,14 @@ from py_shared.protocol.messages import (
     Error,
     ErrorCode,
     GlobalModel,
+    Message,
     ProtocolError,
     RoundInfo,
     Update,
     Welcome,
     encode_message,
 )
+from py_shared.protocol.secure_messages import AdvertiseKeys, MaskedInput, ShareKeys, UnmaskShares
 from py_shared.safetensors_file import flat_to_safetensors, safetensors_to_flat
 from py_shared.secure.records import SEALED_BYTES
 from py_shared.task import TaskDefinition
@@ -53,6 +56,28 @@ class Participant:
     name: str  # what the client calls itself, for the log
     send: Send
     news: Send
+
+
+class Room(Protocol):
+    """What the endpoint needs of a task's room, federated (TaskRoom) or decentralized (PeerRoom)."""
+
+    task: TaskDefinition
+
+    @property
+    def max_frame_bytes(self) -> int:
+        """The largest frame a joined client may send."""
+
+    async def join(self, participant: Participant) -> None:
+        """Admit a participant."""
+
+    async def handle(self, participant_id: str, message: Message, payload: bytes) -> None:
+        """A joined participant's message (other than join and leave); raises ProtocolError to refuse it."""
+
+    async def leave(self, participant_id: str) -> None:
+        """Forget a participant."""
+
+
+CLIENT_SECURE = (AdvertiseKeys, ShareKeys, MaskedInput, UnmaskShares)
 
 
 class TaskRoom:
@@ -145,6 +170,15 @@ class TaskRoom:
             self.broadcast_news()
         elif not self._maybe_close():
             self.broadcast_news()
+
+    async def handle(self, participant_id: str, message: Message, payload: bytes) -> None:
+        """A joined client's update or secure-aggregation message; anything else is refused."""
+        if isinstance(message, Update):
+            await self.update(participant_id, message, payload)
+        elif isinstance(message, CLIENT_SECURE) and self.secure is not None:
+            await self.secure.handle(participant_id, message, payload)
+        else:
+            raise ProtocolError("unexpected", f"a client does not send {message.kind!r} messages here")
 
     async def update(self, participant_id: str, message: Update, payload: bytes) -> None:
         """Take a participant's update, or refuse it with a reason; closes the round when it is complete."""

@@ -1,0 +1,1 @@
+"""Decentralized learning on the server: signaling and pacing only; peers exchange models among themselves."""

@@ -1,0 +1,218 @@
+"""One decentralized task's live state on the server: who is connected, who is ready, and the round's exchange.
+
+The server never holds a weight here. It paces rounds: once at least min_participants peers are ready and either
+every connected peer is or the task's round deadline (from the first ready) has passed, it sends each ready peer
+the round's members and its neighbours (mesh: everyone else), relays WebRTC signaling between neighbours of the
+round and nothing else, and collects from each member the list of models it holds. When all have reported or
+the exchange timeout has passed, the round's included models are those every reporting member holds; each is
+told (RoundFinal) and averages exactly those, in the same order, so they end the round with the same model.
+A peer that joins after round 0 has no current model: it is a listener for its first exchange (it receives the
+members' models and sends none) and becomes a member once it held every included model of a round. Should every
+peer holding the common model leave, the models of those still there are averaged into a new one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from py_shared.protocol.messages import Message, ProtocolError, RoundInfo, encode_message
+from py_shared.protocol.peer_messages import IceServer, PeerWelcome, Ready, Received, RoundFinal, RoundPeers, Signal
+from py_shared.task import TaskDefinition
+from server.federation.room import Participant
+
+log = logging.getLogger("pydisco.decentralized")
+SIGNALING_FRAME_BYTES = 64 * 1024  # the largest frame a peer sends here: a Signal's SDP fits with room to spare
+
+
+@dataclass
+class Exchange:
+    """One round's exchange: its members (whose models count), listeners, and what each reported holding."""
+
+    round: int
+    members: tuple[str, ...]
+    listeners: tuple[str, ...]
+    samples: dict[str, int]
+    reports: dict[str, frozenset[str]] = field(default_factory=dict)
+    timer: asyncio.TimerHandle | None = None
+
+    def neighbours(self, peer: str) -> tuple[str, ...]:
+        """Mesh: a member is linked to every other member and every listener, a listener to every member."""
+        if peer in self.listeners:
+            return self.members
+        if peer in self.members:
+            return tuple(p for p in (*self.members, *self.listeners) if p != peer)
+        return ()
+
+
+class PeerRoom:
+    """The signaling and pacing state of one decentralized task; every method runs on the server's event loop."""
+
+    def __init__(self, task: TaskDefinition, ice_servers: tuple[IceServer, ...] = ()) -> None:
+        self.task, self.ice_servers = task, ice_servers
+        self.participants: dict[str, Participant] = {}
+        self.synced: set[str] = set()  # peers holding the current model (everyone, before round 0 ends)
+        self.round = 0
+        self.ready: dict[str, int] = {}  # peer -> samples, for `round`
+        self.exchange: Exchange | None = None
+        self.pacing: asyncio.TimerHandle | None = None
+        self.deadline_passed = False
+
+    @property
+    def max_frame_bytes(self) -> int:
+        """Peers send the server signaling only: no model, no payload."""
+        return SIGNALING_FRAME_BYTES
+
+    def info(self) -> RoundInfo:
+        """The round's state as broadcast to peers; `updates` counts the peers ready for it."""
+        n, minimum = len(self.participants), self.task.min_participants
+        return RoundInfo(round=self.round, participants=n, min_participants=minimum, updates=len(self.ready),
+                         waiting=n < minimum)  # fmt: skip
+
+    def _news(self) -> None:
+        frame = encode_message(self.info())
+        for p in list(self.participants.values()):
+            p.news(frame)
+
+    def _tell(self, peer: str, message: Message) -> None:
+        if (p := self.participants.get(peer)) is not None:
+            p.send(encode_message(message))
+
+    async def join(self, participant: Participant) -> None:
+        """Admit a peer: its id, the round it trains for next, and the ICE servers to reach the others."""
+        self.participants[participant.id] = participant
+        if self.round == 0 and self.exchange is None:
+            self.synced.add(participant.id)  # everyone starts from the task's seeded initial model
+        n = len(self.participants)
+        log.info("task %s: peer %s (%s) joined (%d peers)", self.task.id, participant.id, participant.name, n)
+        welcome = PeerWelcome(peer_id=participant.id, round=self.round, participants=n,
+                              min_participants=self.task.min_participants, ice_servers=self.ice_servers)  # fmt: skip
+        participant.send(encode_message(welcome))
+        self._news()
+
+    async def leave(self, participant_id: str) -> None:
+        """Forget a peer; a round no longer waits for it, and its exchange goes on without it."""
+        if self.participants.pop(participant_id, None) is None:
+            return
+        self.synced.discard(participant_id)
+        self.ready.pop(participant_id, None)
+        log.info("task %s: peer %s left (%d peers)", self.task.id, participant_id, len(self.participants))
+        if self.exchange is not None:
+            self._maybe_finish()
+        else:
+            self._maybe_start()
+        self._news()
+
+    async def handle(self, participant_id: str, message: Message, payload: bytes) -> None:
+        """A joined peer's message: Ready, Signal or Received; anything else is refused."""
+        if isinstance(message, Ready):
+            self._ready(participant_id, message)
+        elif isinstance(message, Signal):
+            self._relay(participant_id, message)
+        elif isinstance(message, Received):
+            self._received(participant_id, message)
+        else:
+            raise ProtocolError("unexpected", f"a peer does not send {message.kind!r} messages to the server")
+
+    def _ready(self, peer: str, message: Ready) -> None:
+        if message.round != self.round or self.exchange is not None:
+            busy = " and its exchange is under way" if self.exchange is not None else ""
+            raise ProtocolError("stale_round", f"ready for round {message.round}; the round is {self.round}{busy}")
+        self.ready[peer] = message.samples
+        self._maybe_start()
+        self._news()
+
+    def _maybe_start(self) -> None:
+        if not self.synced & set(self.participants):
+            # nobody connected holds the common model any more: the next average of everyone's becomes it
+            self.synced = set(self.participants)
+        members = [p for p in self.ready if p in self.synced]
+        if len(members) < self.task.min_participants:
+            return
+        everyone = all(p in self.ready for p in self.participants)
+        deadline = self.task.federation.round_deadline_s
+        if not everyone and not self.deadline_passed:
+            if deadline > 0 and self.pacing is None:
+                self.pacing = asyncio.get_running_loop().call_later(deadline, self._deadline_hit, self.round)
+            return
+        self._start(tuple(sorted(members)), tuple(sorted(p for p in self.ready if p not in self.synced)))
+
+    def _deadline_hit(self, round_: int) -> None:
+        self.pacing = None
+        if round_ == self.round and self.exchange is None:
+            self.deadline_passed = True
+            self._maybe_start()
+
+    def _start(self, members: tuple[str, ...], listeners: tuple[str, ...]) -> None:
+        if self.pacing is not None:
+            self.pacing.cancel()
+            self.pacing = None
+        samples = {p: self.ready[p] for p in members}
+        exchange = Exchange(self.round, members, listeners, samples)
+        timeout = self.task.decentralized.exchange_timeout_s
+        exchange.timer = asyncio.get_running_loop().call_later(timeout, self._exchange_timeout, self.round)
+        self.exchange = exchange
+        log.info("task %s: round %d exchange: %d members, %d listeners", self.task.id, self.round, len(members),
+                 len(listeners))  # fmt: skip
+        for peer in (*members, *listeners):
+            self._tell(peer, RoundPeers(round=self.round, members=members, neighbours=exchange.neighbours(peer)))
+
+    def _relay(self, sender: str, message: Signal) -> None:
+        exchange = self.exchange
+        if exchange is None or message.round != exchange.round:
+            raise ProtocolError("stale_round", f"signaling for round {message.round}, which has no exchange now")
+        if sender not in exchange.neighbours(message.peer) or message.peer not in self.participants:
+            raise ProtocolError("unexpected", f"peer {message.peer!r} is not your neighbour in round {message.round}")
+        self._tell(message.peer, Signal(round=message.round, peer=sender, what=message.what, data=message.data))
+
+    def _received(self, peer: str, message: Received) -> None:
+        exchange = self.exchange
+        if exchange is None or message.round != exchange.round:
+            raise ProtocolError("stale_round", f"a report for round {message.round}, which has no exchange now")
+        if peer not in exchange.members and peer not in exchange.listeners:
+            raise ProtocolError("unexpected", f"you are not in round {message.round}'s exchange")
+        if peer in exchange.reports:
+            raise ProtocolError("duplicate_update", f"round {message.round}'s report was already received")
+        unknown = set(message.peers) - set(exchange.members)
+        if unknown:
+            raise ProtocolError("bad_message", f"peers: {sorted(unknown)} are not members of round {message.round}")
+        exchange.reports[peer] = frozenset(message.peers)
+        self._maybe_finish()
+
+    def _exchange_timeout(self, round_: int) -> None:
+        if self.exchange is not None and self.exchange.round == round_:
+            log.warning("task %s: round %d's exchange timed out", self.task.id, round_)
+            self._finish()
+
+    def _maybe_finish(self) -> None:
+        exchange = self.exchange
+        if exchange is not None:
+            present = [p for p in (*exchange.members, *exchange.listeners) if p in self.participants]
+            if all(p in exchange.reports for p in present):
+                self._finish()
+
+    def _finish(self) -> None:
+        exchange = self.exchange
+        if exchange is None:
+            return
+        if exchange.timer is not None:
+            exchange.timer.cancel()
+        reporting = [p for p in exchange.members if p in exchange.reports and p in self.participants]
+        held = [exchange.reports[p] for p in reporting]
+        included = tuple(p for p in exchange.members if held and all(p in h for h in held))
+        log.info("task %s: round %d closed: %d of %d members' models included", self.task.id, exchange.round,
+                 len(included), len(exchange.members))  # fmt: skip
+        final = RoundFinal(round=exchange.round, included=included)
+        synced = set()
+        for p in (*exchange.members, *exchange.listeners):
+            if (report := exchange.reports.get(p)) is not None and p in self.participants:
+                self._tell(p, final)  # with nothing included, each goes back to the model it started the round from
+                if set(included) <= report:
+                    synced.add(p)
+        if included:
+            # who did not report, or lacks an included model, no longer holds the common model: it listens next
+            self.synced = synced
+        self.exchange, self.ready, self.deadline_passed = None, {}, False
+        self.round += 1
+        self._news()

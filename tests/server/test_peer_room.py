@@ -1,0 +1,199 @@
+"""PeerRoom in-process: pacing, who is told whom, relaying only within a round, and which models a round includes.
+(The same room behind the real server: tests/server/test_decentralized_signaling.py.)"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+import pytest
+
+from py_shared.protocol.messages import Message, ProtocolError, decode_message
+from py_shared.protocol.peer_messages import PeerWelcome, Ready, Received, RoundFinal, RoundPeers, Signal
+from py_shared.task import Decentralized, Federation, ImageData, MLPModel, TaskDefinition
+from server.decentralized.peer_room import PeerRoom
+from server.federation.room import Participant
+
+TASK = TaskDefinition(
+    id="dec",
+    title="dec",
+    data=ImageData(width=4, height=4, channels=1, labels=("a", "b")),
+    model=MLPModel(hidden=(4,)),
+    scheme="decentralized",
+    min_participants=2,
+    decentralized=Decentralized(exchange_timeout_s=1.0),
+)
+
+
+class Inbox:
+    """What one peer was sent."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    def add(self, frame: bytes) -> None:
+        self.messages.append(decode_message(frame)[0])
+
+    def last(self, kind: type) -> Message:
+        found = [m for m in self.messages if isinstance(m, kind)]
+        assert found, f"no {kind.__name__} in {self.messages}"
+        return found[-1]
+
+    def count(self, kind: type) -> int:
+        return sum(isinstance(m, kind) for m in self.messages)
+
+
+async def joined(room: PeerRoom, *ids: str) -> dict[str, Inbox]:
+    inboxes = {}
+    for i in ids:
+        inbox = Inbox()
+        await room.join(Participant(i, i, inbox.add, inbox.add))
+        inboxes[i] = inbox
+    return inboxes
+
+
+def test_once_everyone_is_ready_each_hears_the_members_and_its_neighbours() -> None:
+    async def scenario() -> None:
+        room = PeerRoom(TASK)
+        inbox = await joined(room, "c", "a", "b")
+        assert isinstance(inbox["a"].last(PeerWelcome), PeerWelcome)
+        await room.handle("a", Ready(round=0, samples=5), b"")
+        await room.handle("b", Ready(round=0, samples=5), b"")
+        assert inbox["a"].count(RoundPeers) == 0  # c is connected and not ready: no deadline, so it is waited for
+        await room.handle("c", Ready(round=0, samples=5), b"")
+        for peer in "abc":
+            peers = inbox[peer].last(RoundPeers)
+            assert peers == RoundPeers(
+                round=0, members=("a", "b", "c"), neighbours=tuple(p for p in "abc" if p != peer)
+            )
+
+    asyncio.run(scenario())
+
+
+def test_signaling_is_relayed_between_neighbours_of_the_round_only() -> None:
+    async def scenario() -> None:
+        room = PeerRoom(TASK)
+        inbox = await joined(room, "a", "b")
+        for p in "ab":
+            await room.handle(p, Ready(round=0, samples=1), b"")
+        await room.handle("a", Signal(round=0, peer="b", what="offer", data="v=0 sdp"), b"")
+        assert inbox["b"].last(Signal) == Signal(round=0, peer="a", what="offer", data="v=0 sdp")  # the sender
+        outsider = await joined(room, "x")
+        with pytest.raises(ProtocolError, match="not your neighbour"):
+            await room.handle("a", Signal(round=0, peer="x", what="offer", data="v=0"), b"")
+        with pytest.raises(ProtocolError, match="not your neighbour"):
+            await room.handle("x", Signal(round=0, peer="a", what="offer", data="v=0"), b"")
+        with pytest.raises(ProtocolError, match="no exchange"):
+            await room.handle("a", Signal(round=1, peer="b", what="offer", data="v=0"), b"")
+        assert outsider["x"].count(Signal) == 0 and inbox["a"].count(Signal) == 0
+
+    asyncio.run(scenario())
+
+
+def test_the_round_includes_the_models_every_reporting_member_holds() -> None:
+    async def scenario() -> None:
+        room = PeerRoom(TASK)
+        inbox = await joined(room, "a", "b", "c")
+        for p in "abc":
+            await room.handle(p, Ready(round=0, samples=1), b"")
+        await room.handle("a", Received(round=0, peers=("a", "c")), b"")  # a never got b's model
+        await room.handle("b", Received(round=0, peers=("a", "b", "c")), b"")
+        assert inbox["a"].count(RoundFinal) == 0
+        await room.handle("c", Received(round=0, peers=("a", "b", "c")), b"")
+        for p in "abc":
+            assert inbox[p].last(RoundFinal) == RoundFinal(round=0, included=("a", "c"))
+        assert room.round == 1 and room.synced == {"a", "b", "c"}
+        with pytest.raises(ProtocolError, match="no exchange"):
+            await room.handle("a", Received(round=0, peers=("a",)), b"")
+
+    asyncio.run(scenario())
+
+
+def test_a_member_that_leaves_or_never_reports_is_left_out_after_the_timeout() -> None:
+    async def scenario() -> None:
+        room = PeerRoom(TASK)
+        inbox = await joined(room, "a", "b", "c", "d")
+        for p in "abcd":
+            await room.handle(p, Ready(round=0, samples=1), b"")
+        await room.leave("d")  # gone mid-exchange: nobody waits for it
+        await room.handle("a", Received(round=0, peers=("a", "b")), b"")
+        await room.handle("b", Received(round=0, peers=("a", "b")), b"")
+        assert inbox["a"].count(RoundFinal) == 0  # c is still connected: it has until the exchange timeout
+        await asyncio.sleep(1.2)
+        assert inbox["a"].last(RoundFinal) == RoundFinal(round=0, included=("a", "b"))
+        assert inbox["c"].count(RoundFinal) == 0
+        assert room.synced == {"a", "b"}  # c missed the round: it listens in the next one
+
+    asyncio.run(scenario())
+
+
+def test_a_peer_joining_after_round_0_listens_first_then_takes_part() -> None:
+    async def scenario() -> None:
+        room = PeerRoom(TASK)
+        inbox = await joined(room, "a", "b")
+        for p in "ab":
+            await room.handle(p, Ready(round=0, samples=1), b"")
+        for p in "ab":
+            await room.handle(p, Received(round=0, peers=("a", "b")), b"")
+        inbox.update(await joined(room, "n"))
+        assert inbox["n"].last(PeerWelcome).round == 1  # type: ignore[attr-defined]
+        for p in "abn":
+            await room.handle(p, Ready(round=1, samples=1), b"")
+        assert inbox["n"].last(RoundPeers) == RoundPeers(round=1, members=("a", "b"), neighbours=("a", "b"))
+        assert inbox["a"].last(RoundPeers) == RoundPeers(round=1, members=("a", "b"), neighbours=("b", "n"))
+        with pytest.raises(ProtocolError, match="not members"):
+            await room.handle("a", Received(round=1, peers=("a", "n")), b"")
+        for p in "abn":
+            await room.handle(p, Received(round=1, peers=("a", "b")), b"")
+        assert inbox["n"].last(RoundFinal) == RoundFinal(round=1, included=("a", "b"))
+        assert room.synced == {"a", "b", "n"}  # n held every included model: a member from round 2
+
+    asyncio.run(scenario())
+
+
+def test_with_a_deadline_the_exchange_starts_without_a_straggler() -> None:
+    async def scenario() -> None:
+        task = replace(TASK, federation=Federation(round_deadline_s=0.3))
+        room = PeerRoom(task)
+        inbox = await joined(room, "a", "b", "slow")
+        await room.handle("a", Ready(round=0, samples=1), b"")
+        await room.handle("b", Ready(round=0, samples=1), b"")
+        assert inbox["a"].count(RoundPeers) == 0
+        await asyncio.sleep(0.5)
+        assert inbox["a"].last(RoundPeers) == RoundPeers(round=0, members=("a", "b"), neighbours=("b",))
+        assert inbox["slow"].count(RoundPeers) == 0
+        with pytest.raises(ProtocolError, match="under way"):
+            await room.handle("slow", Ready(round=0, samples=1), b"")
+
+    asyncio.run(scenario())
+
+
+def test_a_peer_sends_the_server_no_model() -> None:
+    from py_shared.protocol.peer_messages import PeerModel
+
+    async def scenario() -> None:
+        room = PeerRoom(TASK)
+        await joined(room, "a")
+        with pytest.raises(ProtocolError, match="does not send 'peer_model'"):
+            await room.handle("a", PeerModel(round=0, samples=1), b"\0" * 8)
+        assert room.max_frame_bytes == 64 * 1024
+
+    asyncio.run(scenario())
+
+
+def test_when_everyone_holding_the_model_has_left_those_remaining_take_part() -> None:
+    async def scenario() -> None:
+        room = PeerRoom(TASK)
+        await joined(room, "a", "b")
+        for p in "ab":
+            await room.handle(p, Ready(round=0, samples=1), b"")
+        for p in "ab":
+            await room.handle(p, Received(round=0, peers=("a", "b")), b"")
+        inbox = await joined(room, "m", "n")  # both would be listeners, but nobody is left to listen to
+        for p in "ab":
+            await room.leave(p)
+        for p in "mn":
+            await room.handle(p, Ready(round=1, samples=1), b"")
+        assert inbox["m"].last(RoundPeers) == RoundPeers(round=1, members=("m", "n"), neighbours=("n",))
+
+    asyncio.run(scenario())
