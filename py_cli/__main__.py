@@ -11,6 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import get_args
 
+from py_cli.decentralized import train_decentralized
 from py_cli.federated import fetch_task, train_federated
 from py_cli.files import example_data, read_source, read_task
 from py_cli.progress import ProgressBar
@@ -47,7 +48,8 @@ async def train(args: argparse.Namespace) -> int:
     source = read_source(task, args.data or example_data(task))
     bar = ProgressBar()
     if args.server:
-        trainer, history = await train_federated(
+        together = train_decentralized if task.scheme == "decentralized" else train_federated
+        trainer, history = await together(
             task,
             source,
             args.server,
@@ -121,7 +123,9 @@ def main(argv: list[str] | None = None) -> int:
         help="a CSV file, a folder or zip of images, or a text file (default: the task's example data)",
     )
     t.add_argument("--local", action="store_true", help="train alone, whatever the task's scheme")
-    t.add_argument("--server", help="join the task's federation on this PyDisco server (http://host:port)")
+    t.add_argument(
+        "--server", help="train together through this PyDisco server (http://host:port): federated, or with peers"
+    )
     t.add_argument("--token", default="", help="the join token of a private task")
     t.add_argument("--name", default="", help="a name the server logs for this client")
     t.add_argument("--epochs", type=int, default=0, help="override the task's number of epochs")

@@ -6,6 +6,7 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from typing import Protocol
 
 from py_cli.websocket_transport import connector, federated_url
 from py_cpython.crypto import CPythonCrypto
@@ -14,6 +15,7 @@ from py_shared.federated.client import FederatedClient, StatusCallback
 from py_shared.federated.join import join_with_data
 from py_shared.federated.secure_client import SecureFederatedClient
 from py_shared.models import build_model
+from py_shared.models.base import Model
 from py_shared.task import TaskDefinition, task_from_json, task_to_json
 from py_shared.training.pipeline import PreparedData
 from py_shared.training.trainer import EpochCallback, EpochMetrics, ProgressCallback, Trainer
@@ -46,12 +48,36 @@ async def train_federated(
     client, data = await join_with_data(task, source, lambda samples: factory(task, model, samples, connect, **options))
     if on_data is not None:
         on_data(data)
-    trainer = Trainer(task, model, data.train, data.validation, on_progress, on_epoch, round_end=client.round_end)
-    client.on_new_global = trainer.reset_anchor
+    return await train_in_rounds(task, model, data, client, on_progress, on_epoch)
+
+
+class RoundParticipant(Protocol):
+    """A federated client or a decentralized peer, as the training loop sees it."""
+
+    on_new_global: Callable[[], None] | None
+
+    async def round_end(self, local_round: int) -> None:
+        """Take part in the round that local training just finished."""
+
+    async def leave(self) -> None:
+        """Leave the task."""
+
+
+async def train_in_rounds(
+    task: TaskDefinition,
+    model: Model,
+    data: PreparedData,
+    participant: RoundParticipant,
+    on_progress: ProgressCallback | None,
+    on_epoch: EpochCallback | None,
+) -> tuple[Trainer, list[EpochMetrics]]:
+    """Train `model` on `data`, handing every round's end to `participant`, and leave when done (or failed)."""
+    trainer = Trainer(task, model, data.train, data.validation, on_progress, on_epoch, round_end=participant.round_end)
+    participant.on_new_global = trainer.reset_anchor
     try:
         history = await trainer.fit()
     finally:
-        await client.leave()
+        await participant.leave()
     return trainer, history
 
 

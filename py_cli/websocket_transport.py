@@ -15,9 +15,14 @@ MAX_FRAME_BYTES = 128 * 1024 * 1024
 
 
 def federated_url(server: str, task_id: str) -> str:
-    """The task's WebSocket URL on a server given as http(s)://host:port."""
+    """The task's federated WebSocket URL on a server given as http(s)://host:port."""
+    return task_url(server, task_id, "federated")
+
+
+def task_url(server: str, task_id: str, endpoint: str) -> str:
+    """The task's WebSocket URL for `endpoint` (federated, decentralized) on a server given as http(s)://host:port."""
     base = server.rstrip("/").replace("https://", "wss://", 1).replace("http://", "ws://", 1)
-    return f"{base}/api/tasks/{task_id}/federated"
+    return f"{base}/api/tasks/{task_id}/{endpoint}"
 
 
 class WebSocketTransport(QueuedTransport):

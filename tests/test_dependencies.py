@@ -27,6 +27,7 @@ CLI_ALLOWED = STDLIB | {
     "tinygrad",
     "websockets",
     "PIL",
+    "aiortc",
     "ray",
 }  # ray: --engine ray only
 PRODUCT = ("py_shared", "py_cpython", "py_browser", "www", "py_cli", "server")

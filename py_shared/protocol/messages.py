@@ -3,7 +3,8 @@
 A message's JSON is the frame header; `kind` says which message it is. Update and GlobalModel carry a model's
 flat float32 vector as the frame payload, the secure-aggregation messages (secure_messages.py) their binary
 records or masked words, a peer's model (peer_messages.py) its vector; every other message has none.
-Reading goes through decode_message, which checks everything a sender could get wrong and raises ProtocolError with a code and a sentence.
+Reading goes through decode_message, which checks everything a sender could get wrong and raises ProtocolError
+with a code and a sentence.
 """
 
 from __future__ import annotations

@@ -71,10 +71,16 @@ def too_large(limit: float) -> ProtocolError:
 
 def checked_vector(payload: bytes, size: int, device: str) -> Tensor:
     """The payload as a realized float32 vector on `device`, or ProtocolError (wrong_length, not_finite, too_large)."""
+    check_vector_bytes(payload, size)
+    return bytes_to_vector(payload, device).realize()
+
+
+def check_vector_bytes(payload: bytes, size: int) -> None:
+    """Raise ProtocolError (wrong_length, not_finite, too_large) unless `payload` is `size` float32 values fit to
+    be summed."""
     if len(payload) != 4 * size:
         raise wrong_length(size, len(payload))
     if not all_finite_float32(payload):
         raise not_finite()
     if not all_smaller_than(payload, limit := magnitude_limit(size)):
         raise too_large(limit)
-    return bytes_to_vector(payload, device).realize()

@@ -4,8 +4,9 @@ The server never holds a weight here. It paces rounds: once at least min_partici
 every connected peer is or the task's round deadline (from the first ready) has passed, it sends each ready peer
 the round's members and its neighbours (mesh: everyone else), relays WebRTC signaling between neighbours of the
 round and nothing else, and collects from each member the list of models it holds. When all have reported or
-the exchange timeout has passed, the round's included models are those every reporting member holds; each is
-told (RoundFinal) and averages exactly those, in the same order, so they end the round with the same model.
+the exchange timeout has passed, the round's included models are the largest set of reporting members that all
+hold each other's models (common_models); each is told (RoundFinal) and averages exactly those, in the same order,
+so they end the round with the same model.
 A peer that joins after round 0 has no current model: it is a listener for its first exchange (it receives the
 members' models and sends none) and becomes a member once it held every included model of a round. Should every
 peer holding the common model leave, the models of those still there are averaged into a new one.
@@ -24,6 +25,7 @@ from server.federation.room import Participant
 
 log = logging.getLogger("pydisco.decentralized")
 SIGNALING_FRAME_BYTES = 64 * 1024  # the largest frame a peer sends here: a Signal's SDP fits with room to spare
+REPORT_GRACE_S = 5.0  # peers report when their exchange timeout ends: the server waits this much longer
 
 
 @dataclass
@@ -44,6 +46,23 @@ class Exchange:
         if peer in self.members:
             return tuple(p for p in (*self.members, *self.listeners) if p != peer)
         return ()
+
+
+def common_models(members: tuple[str, ...], reports: dict[str, frozenset[str]]) -> tuple[str, ...]:
+    """The largest set of reporting members each of which holds every other's model, found greedily: while some
+    member lacks a model of the set, drop the one with the most gaps either way (lacking, or lacked by others),
+    then the one fewer hold. So one peer that received nothing, or that nobody could read, costs its own model
+    only, not the round."""
+    chosen = [p for p in members if p in reports]
+
+    def gaps(p: str) -> tuple[int, int, str]:
+        lacks = sum(q not in reports[p] for q in chosen)
+        lacked_by = sum(p not in reports[q] for q in chosen)
+        return lacks + lacked_by, lacked_by, p
+
+    while chosen and any(gaps(p)[0] for p in chosen):
+        chosen.remove(max(chosen, key=gaps))
+    return tuple(chosen)
 
 
 class PeerRoom:
@@ -128,7 +147,8 @@ class PeerRoom:
             # nobody connected holds the common model any more: the next average of everyone's becomes it
             self.synced = set(self.participants)
         members = [p for p in self.ready if p in self.synced]
-        if len(members) < self.task.min_participants:
+        # listeners count: they train too, and one that can never catch up must not stall the task
+        if not members or len(self.ready) < self.task.min_participants:
             return
         everyone = all(p in self.ready for p in self.participants)
         deadline = self.task.federation.round_deadline_s
@@ -150,7 +170,7 @@ class PeerRoom:
             self.pacing = None
         samples = {p: self.ready[p] for p in members}
         exchange = Exchange(self.round, members, listeners, samples)
-        timeout = self.task.decentralized.exchange_timeout_s
+        timeout = self.task.decentralized.exchange_timeout_s + REPORT_GRACE_S
         exchange.timer = asyncio.get_running_loop().call_later(timeout, self._exchange_timeout, self.round)
         self.exchange = exchange
         log.info("task %s: round %d exchange: %d members, %d listeners", self.task.id, self.round, len(members),
@@ -198,9 +218,8 @@ class PeerRoom:
             return
         if exchange.timer is not None:
             exchange.timer.cancel()
-        reporting = [p for p in exchange.members if p in exchange.reports and p in self.participants]
-        held = [exchange.reports[p] for p in reporting]
-        included = tuple(p for p in exchange.members if held and all(p in h for h in held))
+        reports = {p: exchange.reports[p] for p in exchange.members if p in exchange.reports and p in self.participants}
+        included = common_models(exchange.members, reports)
         log.info("task %s: round %d closed: %d of %d members' models included", self.task.id, exchange.round,
                  len(included), len(exchange.members))  # fmt: skip
         final = RoundFinal(round=exchange.round, included=included)

@@ -11,7 +11,8 @@ import pytest
 from py_shared.protocol.messages import Message, ProtocolError, decode_message
 from py_shared.protocol.peer_messages import PeerWelcome, Ready, Received, RoundFinal, RoundPeers, Signal
 from py_shared.task import Decentralized, Federation, ImageData, MLPModel, TaskDefinition
-from server.decentralized.peer_room import PeerRoom
+from server.decentralized import peer_room
+from server.decentralized.peer_room import PeerRoom, common_models
 from server.federation.room import Participant
 
 TASK = TaskDefinition(
@@ -109,7 +110,9 @@ def test_the_round_includes_the_models_every_reporting_member_holds() -> None:
     asyncio.run(scenario())
 
 
-def test_a_member_that_leaves_or_never_reports_is_left_out_after_the_timeout() -> None:
+def test_a_member_that_leaves_or_never_reports_is_left_out_after_the_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(peer_room, "REPORT_GRACE_S", 0.2)
+
     async def scenario() -> None:
         room = PeerRoom(TASK)
         inbox = await joined(room, "a", "b", "c", "d")
@@ -119,7 +122,9 @@ def test_a_member_that_leaves_or_never_reports_is_left_out_after_the_timeout() -
         await room.handle("a", Received(round=0, peers=("a", "b")), b"")
         await room.handle("b", Received(round=0, peers=("a", "b")), b"")
         assert inbox["a"].count(RoundFinal) == 0  # c is still connected: it has until the exchange timeout
-        await asyncio.sleep(1.2)
+        await asyncio.sleep(1.0)
+        assert inbox["a"].count(RoundFinal) == 0  # the peers' own exchange timeout, and a grace to report
+        await asyncio.sleep(0.4)
         assert inbox["a"].last(RoundFinal) == RoundFinal(round=0, included=("a", "b"))
         assert inbox["c"].count(RoundFinal) == 0
         assert room.synced == {"a", "b"}  # c missed the round: it listens in the next one
@@ -197,3 +202,12 @@ def test_when_everyone_holding_the_model_has_left_those_remaining_take_part() ->
         assert inbox["m"].last(RoundPeers) == RoundPeers(round=1, members=("m", "n"), neighbours=("n",))
 
     asyncio.run(scenario())
+
+
+def test_one_peer_that_holds_nothing_costs_its_own_model_only() -> None:
+    members = ("a", "b", "c", "z")
+    holds_all = frozenset(("a", "b", "c"))
+    reports = {"a": holds_all, "b": holds_all, "c": holds_all, "z": frozenset("z")}  # z could read nobody's model
+    assert common_models(members, reports) == ("a", "b", "c")
+    assert common_models(members, {"a": frozenset("ab"), "b": frozenset("ab")}) == ("a", "b")  # c, z: no report
+    assert common_models(("a", "b"), {"a": frozenset("a"), "b": frozenset("b")}) in {("a",), ("b",)}

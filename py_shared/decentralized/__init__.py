@@ -1,0 +1,1 @@
+"""Decentralized learning: the round logic every peer runs, whatever carries its connections."""
