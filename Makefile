@@ -58,6 +58,7 @@ bench: setup browser-packages
 	$(PY) -m bench.fed_scale
 	$(PY) -m bench.fed_soak
 	$(PY) -m bench.secagg
+	$(PY) -m bench.dec_round
 
 clean:
 	rm -rf $(VENV) .cache www/vendor www/dist build *.egg-info

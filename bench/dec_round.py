@@ -1,0 +1,142 @@
+"""`python -m bench.dec_round`: what a decentralized round costs, by number of peers.
+
+For 3, 5, 8 and 16 CPython peers on loopback (aiortc data channels, a real signaling server process): each peer
+joins one decentralized task (an MLP of 784-32-10: 25,450 values, 102 KB a model) and runs rounds back to back
+with no training between them, so a round's time is the exchange alone: ready, round_peers, opening a data
+channel to every neighbour, sending and checking the models, reporting, the server's decision and the average.
+Per step: the median over rounds of the slowest peer's round time, the bytes of model frames each peer sent (the
+chunk headers aside), that per model, and both relative to the 3-peer step of the same run. Every peer must end
+every round with the same model; the row says whether they did.
+
+Only what is built is measured: the mesh topology, plain models. Ring and gossip topologies and secure
+aggregation between peers are not built yet, and the rows say so. All peers run in this one process (aiortc's
+SCTP is pure Python), so their CPU is shared: on 2 cores this measures a whole group's cost, not one device's.
+
+One JSON line per step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from harness.server_process import running_server
+from py_cli.federated import create_task
+from py_cli.rtc_link import open_link
+from py_cli.websocket_transport import connector, task_url
+from py_shared.decentralized.peer import DecentralizedPeer, SendSignal
+from py_shared.models import build_model
+from py_shared.protocol.peer_messages import IceServer
+from py_shared.protocol.transport import QueuedTransport
+from py_shared.task import Decentralized, ImageData, MLPModel, TaskDefinition
+from py_shared.weights import get_vector, vector_size
+
+NOT_BUILT = ["ring", "gossip", "secure"]
+
+
+def bench_task(peers: int) -> TaskDefinition:
+    """A decentralized mesh task for `peers` peers with a 25,450-value MLP."""
+    return TaskDefinition(
+        id=f"dec{peers}",
+        title=f"dec {peers}",
+        data=ImageData(width=28, height=28, channels=1, labels=tuple("0123456789")),
+        model=MLPModel(hidden=(32,)),
+        scheme="decentralized",
+        min_participants=peers,
+        decentralized=Decentralized(exchange_timeout_s=120),
+    )
+
+
+class Counted:
+    """An OpenLink that counts the bytes of every frame sent over the links it opens."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    async def __call__(
+        self,
+        peer_id: str,
+        initiator: bool,
+        send_signal: SendSignal,
+        signals: asyncio.Queue[tuple[str, str]],
+        ice_servers: tuple[IceServer, ...] | list[IceServer] = (),
+        timeout_s: float = 20.0,
+    ) -> QueuedTransport:
+        link = await open_link(peer_id, initiator, send_signal, signals, tuple(ice_servers), timeout_s)
+        plain_send = link.send
+
+        async def counting_send(frame: bytes) -> None:
+            self.sent += len(frame)
+            await plain_send(frame)
+
+        link.send = counting_send  # type: ignore[method-assign]
+        return link
+
+
+async def run_peers(url: str, task: TaskDefinition, rounds: int) -> dict[str, Any]:
+    """Every peer joins, then runs `rounds` exchanges; times, bytes and whether the models agreed."""
+    counters = [Counted() for _ in range(task.min_participants)]
+    peers = [
+        DecentralizedPeer(task, build_model(task), 100, connector(task_url(url, task.id, "decentralized")), c)
+        for c in counters
+    ]
+    await asyncio.gather(*(p.start() for p in peers))
+    times: list[float] = []
+    agreed = True
+    for r in range(rounds):
+        started = time.perf_counter()
+        await asyncio.gather(*(p.round_end(r + 1) for p in peers))
+        times.append(time.perf_counter() - started)
+        digests = {hashlib.sha256(get_vector(p.model).numpy().tobytes()).hexdigest() for p in peers}
+        agreed = agreed and len(digests) == 1
+    await asyncio.gather(*(p.leave() for p in peers))
+    return {
+        "round_s": statistics.median(times),
+        "sent_bytes_per_peer": statistics.mean(c.sent for c in counters) / rounds,
+        "model_bytes": 4 * vector_size(peers[0].model),
+        "agreed": agreed,
+    }
+
+
+def main() -> int:
+    """One JSON line per number of peers."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--peers", type=int, nargs="*", default=[3, 5, 8, 16])
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    reference: dict[str, Any] | None = None
+    failed = False
+    with tempfile.TemporaryDirectory() as data, running_server(Path(data)) as url:
+        for n in args.peers:
+            task = bench_task(n)
+            create_task(url, task)
+            result = asyncio.run(run_peers(url, task, args.rounds))
+            reference = reference or result
+            row = {
+                "bench": "dec_round",
+                "topology": "mesh",
+                "aggregation": "plain",
+                "peers": n,
+                "round_s": round(result["round_s"], 3),
+                "sent_bytes_per_peer": int(result["sent_bytes_per_peer"]),
+                "models_sent_per_peer": round(result["sent_bytes_per_peer"] / result["model_bytes"], 2),
+                "round_s_vs_first_step": round(result["round_s"] / reference["round_s"], 2),
+                "sent_vs_first_step": round(result["sent_bytes_per_peer"] / reference["sent_bytes_per_peer"], 2),
+                "every_round_same_model": result["agreed"],
+                "not_built": NOT_BUILT,
+            }
+            failed = failed or not result["agreed"]
+            print(json.dumps(row), flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
