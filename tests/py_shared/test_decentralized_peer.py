@@ -1,0 +1,158 @@
+"""DecentralizedPeer in-process: peers talk to a PeerRoom and to each other through in-memory links, so the round
+logic's handling of bad neighbours is checked quickly and exactly (the same peers over the real server and
+aiortc: tests/py_cli/test_decentralized.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import struct
+from collections.abc import Callable, Sequence
+
+from py_shared.decentralized.average import weighted_average
+from py_shared.decentralized.peer import DecentralizedPeer, SendSignal
+from py_shared.models import build_model
+from py_shared.protocol.messages import Error, Join, Leave, ProtocolError, decode_message, encode_message
+from py_shared.protocol.peer_messages import IceServer
+from py_shared.protocol.transport import ConnectionClosed, QueuedTransport
+from py_shared.task import Decentralized, ImageData, MLPModel, TaskDefinition
+from py_shared.weights import get_vector, set_vector, vector_to_bytes
+from server.decentralized.peer_room import PeerRoom
+from server.federation.room import Participant
+
+TASK = TaskDefinition(
+    id="mem",
+    title="mem",
+    data=ImageData(width=4, height=4, channels=1, labels=("a", "b")),
+    model=MLPModel(hidden=(4,)),
+    scheme="decentralized",
+    min_participants=3,
+    decentralized=Decentralized(exchange_timeout_s=1.0),
+)
+Tamper = Callable[[bytes], bytes]
+
+
+class Pipe(QueuedTransport):
+    """One end of an in-memory connection: what it sends, `forward` receives."""
+
+    def __init__(self, forward: Callable[[bytes], None]) -> None:
+        super().__init__()
+        self.forward = forward
+
+    async def send(self, frame: bytes) -> None:
+        if self._close_reason:
+            raise ConnectionClosed(self._close_reason)
+        self.forward(frame)
+
+    async def close(self) -> None:
+        self.closed("closed")
+
+
+def server_connection(room: PeerRoom, name: str) -> QueuedTransport:
+    """A peer's connection to `room`, dispatching as the server's endpoint does."""
+    client: Pipe
+    pending: set[asyncio.Future[None]] = set()
+
+    def to_room(frame: bytes) -> None:
+        message, payload = decode_message(frame)
+        if isinstance(message, Join):
+            work = room.join(Participant(name, name, client.deliver, client.deliver))
+        elif isinstance(message, Leave):
+            work = room.leave(name)
+        else:
+            work = handle(message, payload)
+        pending.add(future := asyncio.ensure_future(work))
+        future.add_done_callback(pending.discard)
+
+    async def handle(message: object, payload: bytes) -> None:
+        try:
+            await room.handle(name, message, payload)  # type: ignore[arg-type]
+        except ProtocolError as e:
+            client.deliver(encode_message(Error(code=e.code, message=str(e))))
+
+    client = Pipe(to_room)
+    return client
+
+
+class Network:
+    """In-memory links between peers; `tamper[peer]` rewrites every frame that peer sends."""
+
+    def __init__(self, tamper: dict[str, Tamper] | None = None) -> None:
+        self.ends: dict[tuple[str, str], Pipe] = {}
+        self.tamper = tamper or {}
+
+    def opener(self, me: str) -> Callable[..., object]:
+        async def open_link(
+            peer_id: str,
+            initiator: bool,
+            send_signal: SendSignal,
+            signals: asyncio.Queue[tuple[str, str]],
+            ice_servers: Sequence[IceServer] = (),
+            timeout_s: float = 20.0,
+        ) -> QueuedTransport:
+            change = self.tamper.get(me, lambda frame: frame)
+            end = Pipe(lambda frame: self.ends[(peer_id, me)].deliver(change(frame)))
+            self.ends[(me, peer_id)] = end
+            while (peer_id, me) not in self.ends:  # both sides open before either sends
+                await asyncio.sleep(0.001)
+            return end
+
+        return open_link
+
+
+async def peers_run_a_round(network: Network, names: str = "abc") -> dict[str, bytes]:
+    """Peers named by `names` join, 'train' (each shifts its model by its index), and run round 0."""
+    room = PeerRoom(TASK)
+    peers = []
+    for name in names:
+        peer = DecentralizedPeer(TASK, build_model(TASK), 10, lambda n=name: _ready(server_connection(room, n)),
+                                 network.opener(name))  # type: ignore[arg-type]  # fmt: skip
+        await peer.start()
+        peers.append(peer)
+    for i, peer in enumerate(peers):
+        set_vector(peer.model, get_vector(peer.model) + float(i + 1))
+    await asyncio.gather(*(p.round_end(1) for p in peers))
+    return {p.peer_id: vector_to_bytes(get_vector(p.model)) for p in peers}
+
+
+async def _ready(transport: QueuedTransport) -> QueuedTransport:
+    return transport
+
+
+def trained(i: int) -> bytes:
+    return vector_to_bytes(get_vector(build_model(TASK)) + float(i + 1))
+
+
+def test_peers_end_the_round_with_the_samples_weighted_average() -> None:
+    models = asyncio.run(peers_run_a_round(Network()))
+    assert len(set(models.values())) == 1
+    assert models["a"] == weighted_average([(trained(i), 10) for i in range(3)])
+
+
+def nan_model(frame: bytes) -> bytes:
+    message, payload = decode_message(frame)
+    return encode_message(message, struct.pack("<f", math.nan) + payload[4:])
+
+
+def test_a_neighbour_sending_nan_is_left_out_and_the_others_agree() -> None:
+    models = asyncio.run(peers_run_a_round(Network({"c": nan_model})))
+    expected = weighted_average([(trained(0), 10), (trained(1), 10)])
+    assert models["a"] == models["b"] == expected
+    # c's own copy was never garbled: it holds every included model, so it ends the round with them
+    assert models["c"] == expected
+
+
+def test_a_neighbour_sending_something_else_than_its_model_is_left_out() -> None:
+    def not_a_model(frame: bytes) -> bytes:
+        return encode_message(Leave())
+
+    models = asyncio.run(peers_run_a_round(Network({"b": not_a_model})))
+    assert models["a"] == models["c"] == weighted_average([(trained(0), 10), (trained(2), 10)])
+
+
+def test_a_bit_flipped_in_transit_is_caught_as_a_malformed_frame() -> None:
+    def garbled(frame: bytes) -> bytes:
+        return b"XX" + frame[2:]
+
+    models = asyncio.run(peers_run_a_round(Network({"a": garbled})))  # the shared decoder refuses a's frames
+    assert models["b"] == models["c"] == weighted_average([(trained(1), 10), (trained(2), 10)])
