@@ -130,12 +130,8 @@ class DecentralizedPeer:
 
     async def round_end(self, local_round: int) -> None:
         """Exchange models with the round's neighbours and continue from their average (the Trainer's hook)."""
-        server = self._server()
         trained = vector_to_bytes(get_vector(self.model))
-        await server.send(encode_message(Ready(round=self.round, samples=self.samples)))
-        self._report(state="waiting", detail=f"waiting for the peers of round {self.round}")
-        peers = await self._next(RoundPeers)
-        assert isinstance(peers, RoundPeers)
+        peers = await self._round_peers()
         member = self.peer_id in peers.members
         held: dict[str, tuple[bytes, int]] = {self.peer_id: (trained, self.samples)} if member else {}
         self._report(state="aggregating", participants=len(peers.members))
@@ -154,6 +150,24 @@ class DecentralizedPeer:
         self._report(state="training", round=self.round, detail="")
         if self.on_new_global:
             self.on_new_global()
+
+    async def _round_peers(self) -> RoundPeers:
+        """Say we are ready and wait for the round's peers. Should the round's exchange have begun without us (we
+        joined or came back while it started), wait for the next round and be ready for that one instead."""
+        server = self._server()
+        await server.send(encode_message(Ready(round=self.round, samples=self.samples)))
+        self._report(state="waiting", detail=f"waiting for the peers of round {self.round}")
+        missed = False
+        while True:
+            message = self._handle(await server.receive())
+            if isinstance(message, RoundPeers) and message.round == self.round:
+                return message
+            if isinstance(message, Error) and message.code == "stale_round":
+                missed = True
+            elif isinstance(message, RoundInfo) and missed and message.round > self.round:
+                log.info("round %d began without us: ready for round %d", self.round, message.round)
+                self.round, self.common, missed = message.round, None, False
+                await server.send(encode_message(Ready(round=self.round, samples=self.samples)))
 
     def _load(self, vector: bytes) -> None:
         set_vector(self.model, bytes_to_vector(vector, self.model.parameters()[0].device).realize())

@@ -198,3 +198,46 @@ def test_a_peer_whose_model_has_the_wrong_length_is_left_out(tmp_path: Path) -> 
     np.testing.assert_array_equal(models[0], models[1])
     np.testing.assert_array_equal(models[0], models[2])
     assert "3 of 4 members' models included" in log
+
+
+def test_a_late_joiner_listens_to_one_round_then_holds_the_same_model(tmp_path: Path) -> None:
+    task = decentralized_task("late", epochs=4, peers=2)
+    late_task = replace(task, training=replace(task.training, epochs=2))  # it joins for the last rounds only
+    digests: dict[str, dict[int, str]] = {}
+
+    async def scenario(url: str) -> None:
+        data = client_data(task, clients=3, rows=450)
+        round_one = asyncio.Event()
+
+        def watch(s: Status) -> None:
+            if s.round >= 1:
+                round_one.set()
+
+        async def late() -> tuple:
+            await round_one.wait()
+            return await train_decentralized(late_task, data[2], url, name="late")
+
+        originals = DecentralizedPeer.round_end
+
+        async def recording(self: DecentralizedPeer, local_round: int) -> None:
+            await originals(self, local_round)
+            digest = hashlib.sha256(get_vector(self.model).numpy().tobytes()).hexdigest()
+            digests.setdefault(self.name, {})[self.round - 1] = digest  # the round just finished
+
+        DecentralizedPeer.round_end = recording  # type: ignore[method-assign]
+        try:
+            await asyncio.gather(
+                train_decentralized(task, data[0], url, name="p0", on_status=watch),
+                train_decentralized(task, data[1], url, name="p1"),
+                late(),
+            )
+        finally:
+            DecentralizedPeer.round_end = originals  # type: ignore[method-assign]
+
+    with running_server(tmp_path) as url:
+        create_task(url, task)
+        asyncio.run(scenario(url))
+    late_rounds = sorted(digests["late"])
+    assert len(late_rounds) == 2 and late_rounds[0] >= 1
+    for r in late_rounds:  # the round it listened to and the one it took part in: the same model as the others
+        assert digests["late"][r] == digests["p0"][r] == digests["p1"][r], r
