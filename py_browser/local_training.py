@@ -120,6 +120,8 @@ class LocalTrainingPanel:
         # a task loaded from a file is not on the server: only the server's federated tasks can be joined
         federated = offered is not None and task is not None and task.scheme == "federated"
         _element("collaboration").hidden = not federated
+        # browser peers are not built: say so rather than train alone without a word
+        _element("decentralized-note").hidden = not (task is not None and task.scheme == "decentralized")
         _element("join-token").hidden = not (offered and offered.get("private"))
         self._ready()
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import itertools
 import json
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 from selenium import webdriver
 from selenium.webdriver.support.ui import Select
 
+from harness.chromium import wait_for_state
 from py_shared.task import task_to_json
 from tests.fixtures import digits_folder, digits_task, titanic_like_csv, titanic_like_task
 
@@ -146,3 +148,28 @@ def test_trains_a_predefined_task_on_its_example_data(
     assert accuracy >= at_least, result.text
     assert "validation accuracy" in result.text  # shown on the page, not only in an attribute
     assert page.find_element("id", "federation").get_attribute("data-state") == "off"
+
+
+def test_a_decentralized_task_says_the_page_trains_alone(ready_page: webdriver.Chrome, server_url: str) -> None:
+    page = ready_page
+    task = {"id": "peers-only", "title": "Peers only", "data": {"kind": "tabular", "feature_columns": ["a"],
+            "label_column": "y", "label_values": ["0", "1"]}, "model": {"kind": "mlp", "hidden": [4]},
+            "scheme": "decentralized", "min_participants": 2}  # fmt: skip
+    request = urllib.request.Request(f"{server_url}/api/tasks", json.dumps({"task": task}).encode(), method="POST")
+    with urllib.request.urlopen(request, timeout=10) as r:
+        assert r.status == 201
+    page.refresh()
+    assert wait_for_state(page, timeout=120) == "ready"
+    Select(page.find_element("id", "task-select")).select_by_value("peers-only")
+    note = page.find_element("id", "decentralized-note")
+    deadline = time.monotonic() + 30
+    while not note.is_displayed():
+        assert time.monotonic() < deadline, "no word on training alone"
+        time.sleep(0.2)
+    assert "trains alone" in note.text
+    assert not page.find_element("id", "collaborate").is_displayed()
+    Select(page.find_element("id", "task-select")).select_by_value("titanic")
+    deadline = time.monotonic() + 30
+    while note.is_displayed():
+        assert time.monotonic() < deadline, "the note stays for a federated task"
+        time.sleep(0.2)
