@@ -1,15 +1,17 @@
 """`python -m bench.dec_round`: what a decentralized round costs, by number of peers.
 
-For 3, 5, 8 and 16 CPython peers on loopback (aiortc data channels, a real signaling server process): each peer
-joins one decentralized task (an MLP of 784-32-10: 25,450 values, 102 KB a model) and runs rounds back to back
+For 3, 5, 8 and 16 CPython peers on loopback (aiortc data channels, a real signaling server process), over a mesh
+and over a ring: each peer joins one decentralized task (an MLP of 784-32-10: 25,450 values, 102 KB a model) and
+runs rounds back to back
 with no training between them, so a round's time is the exchange alone: ready, round_peers, opening a data
 channel to every neighbour, sending and checking the models, reporting, the server's decision and the average.
-Per step: the median over rounds of the slowest peer's round time, the bytes of model frames each peer sent (the
-chunk headers aside), that per model, and both relative to the 3-peer step of the same run. Every peer must end
-every round with the same model; the row says whether they did.
+Per step: the median over rounds of the round time (all peers done), the bytes of frames each peer sent over its
+links (the chunk headers aside), that per model, both relative to the same topology's 3-peer step, and the ring's
+relative to the mesh's at the same number of peers. Every peer must end every round with the same model; the row
+says whether they did.
 
-Only what is built is measured: the mesh topology, plain models. Ring and gossip topologies and secure
-aggregation between peers are not built yet, and the rows say so. All peers run in this one process (aiortc's
+Only what is built is measured: plain models over a mesh or a ring. The gossip topology and secure aggregation
+between peers are not built yet, and the rows say so. All peers run in this one process (aiortc's
 SCTP is pure Python), so their CPU is shared: on 2 cores this measures a whole group's cost, not one device's.
 
 One JSON line per step.
@@ -20,11 +22,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import itertools
 import json
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,22 +40,22 @@ from py_shared.decentralized.peer import DecentralizedPeer, SendSignal
 from py_shared.models import build_model
 from py_shared.protocol.peer_messages import IceServer
 from py_shared.protocol.transport import QueuedTransport
-from py_shared.task import Decentralized, ImageData, MLPModel, TaskDefinition
+from py_shared.task import Decentralized, ImageData, MLPModel, TaskDefinition, Topology
 from py_shared.weights import get_vector, vector_size
 
-NOT_BUILT = ["ring", "gossip", "secure"]
+NOT_BUILT = ["gossip", "secure"]
 
 
-def bench_task(peers: int) -> TaskDefinition:
-    """A decentralized mesh task for `peers` peers with a 25,450-value MLP."""
+def bench_task(peers: int, topology: Topology) -> TaskDefinition:
+    """A decentralized task for `peers` peers with a 25,450-value MLP."""
     return TaskDefinition(
-        id=f"dec{peers}",
-        title=f"dec {peers}",
+        id=f"{topology}{peers}",
+        title=f"{topology} {peers}",
         data=ImageData(width=28, height=28, channels=1, labels=tuple("0123456789")),
         model=MLPModel(hidden=(32,)),
         scheme="decentralized",
         min_participants=peers,
-        decentralized=Decentralized(exchange_timeout_s=120),
+        decentralized=Decentralized(topology=topology, exchange_timeout_s=120),
     )
 
 
@@ -67,7 +71,7 @@ class Counted:
         initiator: bool,
         send_signal: SendSignal,
         signals: asyncio.Queue[tuple[str, str]],
-        ice_servers: tuple[IceServer, ...] | list[IceServer] = (),
+        ice_servers: Sequence[IceServer] = (),
         timeout_s: float = 20.0,
     ) -> QueuedTransport:
         link = await open_link(peer_id, initiator, send_signal, signals, tuple(ice_servers), timeout_s)
@@ -112,17 +116,20 @@ def main() -> int:
     parser.add_argument("--peers", type=int, nargs="*", default=[3, 5, 8, 16])
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    reference: dict[str, Any] | None = None
     failed = False
+    mesh: dict[int, dict[str, Any]] = {}
+    firsts: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as data, running_server(Path(data)) as url:
-        for n in args.peers:
-            task = bench_task(n)
+        for topology, n in itertools.product(("mesh", "ring"), args.peers):
+            task = bench_task(n, topology)  # type: ignore[arg-type]
             create_task(url, task)
             result = asyncio.run(run_peers(url, task, args.rounds))
-            reference = reference or result
+            reference = firsts.setdefault(topology, result)
+            if topology == "mesh":
+                mesh[n] = result
             row = {
                 "bench": "dec_round",
-                "topology": "mesh",
+                "topology": topology,
                 "aggregation": "plain",
                 "peers": n,
                 "round_s": round(result["round_s"], 3),
@@ -131,6 +138,14 @@ def main() -> int:
                 "round_s_vs_first_step": round(result["round_s"] / reference["round_s"], 2),
                 "sent_vs_first_step": round(result["sent_bytes_per_peer"] / reference["sent_bytes_per_peer"], 2),
                 "every_round_same_model": result["agreed"],
+                **(
+                    {
+                        "round_s_vs_mesh": round(result["round_s"] / mesh[n]["round_s"], 2),
+                        "sent_vs_mesh": round(result["sent_bytes_per_peer"] / mesh[n]["sent_bytes_per_peer"], 2),
+                    }
+                    if topology == "ring" and n in mesh
+                    else {}
+                ),
                 "not_built": NOT_BUILT,
             }
             failed = failed or not result["agreed"]

@@ -2,13 +2,13 @@
 
 After each local round (the Trainer's round_end hook) the peer tells the server it is ready and waits for the
 round's members and its neighbours. It opens a link to each neighbour (the lower id offers; the signaling goes
-through the server), sends its model to each if it is a member, and takes each member neighbour's model, checked
-like an update on the server (length, finite, magnitude). Everything in the exchange has one deadline, the
-task's decentralized.exchange_timeout_s: a neighbour that cannot connect, drops, or sends something malformed is
-simply missing from what this peer reports having received. The server answers with the models every survivor
-holds; the peer averages exactly those (average.py: the same bits on every device) or, if it lacks one or none
-are included, goes back to the model it started the round from. A peer that is not a member (it joined late)
-listens: it receives the members' models and sends none. Links close once the round is decided.
+through the server) and runs the task's topology (exchange.py: mesh or ring), every model checked like an update
+on the server (length, finite, magnitude). Everything in the exchange has one deadline, the task's
+decentralized.exchange_timeout_s: a neighbour that cannot connect, drops, or sends something malformed is simply
+missing from what this peer reports holding. The server answers with the models the round includes; the peer
+takes their average (the same bits on every peer) or, if none are included, goes back to the model it started
+the round from; lacking an included model, it listens in the next round. A peer that is not a member (it joined
+late) listens: it receives and sends no model of its own. Links close once the round is decided.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Protocol
 
-from py_shared.decentralized.average import weighted_average
+from py_shared.decentralized import exchange
+from py_shared.decentralized.exchange import Outcome
 from py_shared.federated.client import Refused, Status, StatusCallback
 from py_shared.models.base import Model
 from py_shared.protocol.messages import (
@@ -35,7 +36,6 @@ from py_shared.protocol.messages import (
 )
 from py_shared.protocol.peer_messages import (
     IceServer,
-    PeerModel,
     PeerWelcome,
     Ready,
     Received,
@@ -44,7 +44,6 @@ from py_shared.protocol.peer_messages import (
     Signal,
 )
 from py_shared.protocol.transport import Connect, ConnectionClosed, QueuedTransport
-from py_shared.protocol.vectors import check_vector_bytes
 from py_shared.task import TaskDefinition
 from py_shared.weights import bytes_to_vector, get_vector, set_vector, vector_size, vector_to_bytes
 
@@ -133,17 +132,16 @@ class DecentralizedPeer:
         trained = vector_to_bytes(get_vector(self.model))
         peers = await self._round_peers()
         member = self.peer_id in peers.members
-        held: dict[str, tuple[bytes, int]] = {self.peer_id: (trained, self.samples)} if member else {}
         self._report(state="aggregating", participants=len(peers.members))
-        decision = await self._exchange(peers, trained if member else None, held)
-        if decision.included and all(p in held for p in decision.included):
-            self._load(weighted_average([held[p] for p in decision.included]))
-            log.info("round %d: averaged %d models", self.round, len(decision.included))
+        decision, outcome = await self._exchange(peers, trained if member else None)
+        if (model := outcome.model_for(decision.included)) is not None:
+            self._load(model)
+            log.info("round %d: the average of %d models", self.round, len(decision.included))
         elif self.common is not None and not decision.included:
             self._load(self.common)  # nothing included: every member goes back to the round's common start
             log.warning("round %d: no model was included; back to the round's start", self.round)
         else:
-            self.common = None  # this peer lacks an included model: the server makes it listen next round
+            self.common = None  # this peer lacks the included models: the server makes it listen next round
             log.warning("round %d: missing an included model; listening next round", self.round)
         self.round += 1
         self.links = {}
@@ -173,45 +171,49 @@ class DecentralizedPeer:
         set_vector(self.model, bytes_to_vector(vector, self.model.parameters()[0].device).realize())
         self.common = vector
 
-    async def _exchange(self, peers: RoundPeers, mine: bytes | None, held: dict[str, tuple[bytes, int]]) -> RoundFinal:
-        """Run the round's links until done or the deadline, report what arrived, and return the server's decision."""
-        server = self._server()
+    async def _exchange(self, peers: RoundPeers, mine: bytes | None) -> tuple[RoundFinal, Outcome]:
+        """Open links to the neighbours and run the topology's exchange until done or the deadline; report what
+        this peer holds, and return the server's decision with what it needs to act on it."""
+        server, round_ = self._server(), self.round
         signals = {n: asyncio.Queue[tuple[str, str]]() for n in peers.neighbours}
-        links: list[QueuedTransport] = []
         decided: asyncio.Future[RoundFinal] = asyncio.get_running_loop().create_future()
         reader = asyncio.ensure_future(self._read_server(signals, decided))
-        transfers = {
-            n: asyncio.ensure_future(self._with_neighbour(n, n in peers.members, mine, signals[n], held, links))
-            for n in peers.neighbours
-        }
+        links = {n: asyncio.ensure_future(self._open(n, signals[n])) for n in peers.neighbours}
+
+        async def link_to(peer: str) -> QueuedTransport:
+            return await asyncio.shield(links[peer])
+
+        ctx = exchange.Context(self.peer_id, round_, peers.members, peers.neighbours, vector_size(self.model), mine,
+                               self.samples, link_to, self._link_state)  # fmt: skip
+        outcome: Outcome
+        if self.task.decentralized.topology == "ring":
+            outcome = exchange.RingOutcome()
+            transfer = asyncio.ensure_future(exchange.ring(ctx, outcome))
+        else:
+            outcome = exchange.MeshOutcome()
+            transfer = asyncio.ensure_future(exchange.mesh(ctx, outcome))
         timeout = self.task.decentralized.exchange_timeout_s
         try:
-            if transfers:
-                await asyncio.wait(transfers.values(), timeout=timeout)
-            for n, t in transfers.items():
-                if not t.done():
-                    t.cancel()
-                    log.warning("round %d: peer %s left out: not done within %g s", self.round, n, timeout)
-                    self._link_state(n, f"left out (not done within {timeout:g} s)")
-            await server.send(encode_message(Received(round=self.round, peers=tuple(sorted(held)))))
-            return await asyncio.wait_for(asyncio.shield(decided), DECISION_GRACE_S)
+            await asyncio.wait([transfer], timeout=timeout)
+            if not transfer.done():
+                transfer.cancel()
+                log.warning("round %d: the exchange was not done within %g s", round_, timeout)
+                for n in peers.neighbours:
+                    if self.links.get(n, "").startswith(("connecting", "connected")):
+                        self._link_state(n, f"left out (not done within {timeout:g} s)")
+            await server.send(encode_message(Received(round=round_, peers=outcome.reported())))
+            return await asyncio.wait_for(asyncio.shield(decided), DECISION_GRACE_S), outcome
         except TimeoutError:
-            raise ConnectionClosed(f"the server decided nothing about round {self.round}") from None
+            raise ConnectionClosed(f"the server decided nothing about round {round_}") from None
         finally:
             reader.cancel()
-            for link in links:
-                await link.close()
+            for opening in links.values():
+                opening.cancel()
+                if opening.done() and not opening.cancelled() and opening.exception() is None:
+                    await opening.result().close()
 
-    async def _with_neighbour(
-        self,
-        peer: str,
-        is_member: bool,
-        mine: bytes | None,
-        signals: asyncio.Queue[tuple[str, str]],
-        held: dict[str, tuple[bytes, int]],
-        links: list[QueuedTransport],
-    ) -> None:
-        """Connect to one neighbour, send it our model (if we are a member), take its model (if it is one)."""
+    async def _open(self, peer: str, signals: asyncio.Queue[tuple[str, str]]) -> QueuedTransport:
+        """A link to `peer` (the lower id offers), its signaling relayed by the server."""
         server, round_ = self._server(), self.round
 
         async def send_signal(what: str, data: str) -> None:
@@ -221,28 +223,12 @@ class DecentralizedPeer:
         try:
             link = await self.open_link(peer, self.peer_id < peer, send_signal, signals, self.ice_servers,
                                         self.task.decentralized.exchange_timeout_s)  # fmt: skip
-            links.append(link)
-            self._link_state(peer, "connected")
-            sending = None
-            if mine is not None:
-                frame = encode_message(PeerModel(round=round_, samples=self.samples), mine)
-                sending = asyncio.ensure_future(link.send(frame))
-            if is_member:
-                held[peer] = self._checked_model(peer, await link.receive())
-                self._link_state(peer, "model received")
-            if sending is not None:
-                await sending
-                self._link_state(peer, "model exchanged" if is_member else "model sent")
-        except (ConnectionClosed, TimeoutError, ProtocolError) as e:
-            log.warning("round %d: peer %s left out: %s", round_, peer, e)
+        except (ConnectionClosed, TimeoutError) as e:
+            log.warning("round %d: no link to peer %s: %s", round_, peer, e)
             self._link_state(peer, f"left out ({e})")
-
-    def _checked_model(self, peer: str, frame: bytes) -> tuple[bytes, int]:
-        message, payload = decode_message(frame, 4 * vector_size(self.model) + 64 * 1024)
-        if not isinstance(message, PeerModel) or message.round != self.round:
-            raise ProtocolError("unexpected", f"peer {peer} sent a {message.kind} message, not its round's model")
-        check_vector_bytes(payload, vector_size(self.model))
-        return payload, message.samples
+            raise
+        self._link_state(peer, "connected")
+        return link
 
     async def _read_server(
         self, signals: dict[str, asyncio.Queue[tuple[str, str]]], decided: asyncio.Future[RoundFinal]

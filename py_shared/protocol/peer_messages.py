@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from py_shared.protocol.secure_messages import round_and_samples_problems
+from py_shared.protocol.secure_messages import MAX_SAMPLES, round_and_samples_problems
 
 MAX_SIGNAL_CHARS = 12_000  # an SDP offer with a few candidates is 1-4 KB; a frame header holds 16 KiB
 MAX_PEERS = 1024  # in one round's lists
@@ -124,5 +124,33 @@ class PeerModel:
         return round_and_samples_problems(self.round, self.samples)
 
 
-PeerMessage = PeerWelcome | Ready | RoundPeers | Signal | Received | RoundFinal | PeerModel
-PEER_PAYLOAD = ("peer_model",)
+@dataclass(frozen=True, kw_only=True)
+class PartialSum:
+    """Peer to its successor on a ring: the sum of `contributors`' models times their samples (payload: float64
+    values), and the sum of their samples."""
+
+    kind: Literal["partial_sum"] = "partial_sum"
+    round: int
+    contributors: tuple[str, ...]
+    samples: int
+
+    def problems(self) -> Iterator[str]:
+        yield from _ids_problems("contributors", self.contributors)
+        if not 1 <= self.samples <= MAX_PEERS * MAX_SAMPLES:
+            yield f"samples: must be between 1 and {MAX_PEERS * MAX_SAMPLES}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RingModel:
+    """Peer to peer around a ring: the round's average of `contributors`' models (payload: its flat vector)."""
+
+    kind: Literal["ring_model"] = "ring_model"
+    round: int
+    contributors: tuple[str, ...]
+
+    def problems(self) -> Iterator[str]:
+        yield from _ids_problems("contributors", self.contributors)
+
+
+PeerMessage = PeerWelcome | Ready | RoundPeers | Signal | Received | RoundFinal | PeerModel | PartialSum | RingModel
+PEER_PAYLOAD = ("peer_model", "partial_sum", "ring_model")

@@ -2,11 +2,11 @@
 
 The server never holds a weight here. It paces rounds: once at least min_participants peers are ready and either
 every connected peer is or the task's round deadline (from the first ready) has passed, it sends each ready peer
-the round's members and its neighbours (mesh: everyone else), relays WebRTC signaling between neighbours of the
-round and nothing else, and collects from each member the list of models it holds. When all have reported or
-the exchange timeout has passed, the round's included models are the largest set of reporting members that all
-hold each other's models (common_models); each is told (RoundFinal) and averages exactly those, in the same order,
-so they end the round with the same model.
+the round's members and its neighbours (mesh: everyone else; ring: the members before and after it), relays
+WebRTC signaling between neighbours of the round and nothing else, and collects from each member the list of
+models it holds. When all have reported or the exchange timeout has passed, the round's included models are, in
+a mesh, the largest set of reporting members that all hold each other's models (common_models), on a ring those
+that the one average which went round sums; each is told (RoundFinal) and ends the round with the same model.
 A peer that joins after round 0 has no current model: it is a listener for its first exchange (it receives the
 members' models and sends none) and becomes a member once it held every included model of a round. Should every
 peer holding the common model leave, the models of those still there are averaged into a new one.
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from py_shared.protocol.messages import Message, ProtocolError, RoundInfo, encode_message
 from py_shared.protocol.peer_messages import IceServer, PeerWelcome, Ready, Received, RoundFinal, RoundPeers, Signal
-from py_shared.task import TaskDefinition
+from py_shared.task import TaskDefinition, Topology
 from server.federation.room import Participant
 
 log = logging.getLogger("pydisco.decentralized")
@@ -33,19 +33,40 @@ class Exchange:
     """One round's exchange: its members (whose models count), listeners, and what each reported holding."""
 
     round: int
+    topology: Topology
     members: tuple[str, ...]
     listeners: tuple[str, ...]
-    samples: dict[str, int]
     reports: dict[str, frozenset[str]] = field(default_factory=dict)
     timer: asyncio.TimerHandle | None = None
 
     def neighbours(self, peer: str) -> tuple[str, ...]:
-        """Mesh: a member is linked to every other member and every listener, a listener to every member."""
+        """Mesh: a member is linked to every other member and every listener, a listener to every member.
+        Ring: a member to the members before and after it; the last one also to every listener."""
+        if self.topology == "ring":
+            return self._ring_neighbours(peer)
         if peer in self.listeners:
             return self.members
         if peer in self.members:
             return tuple(p for p in (*self.members, *self.listeners) if p != peer)
         return ()
+
+    def _ring_neighbours(self, peer: str) -> tuple[str, ...]:
+        members, n = self.members, len(self.members)
+        if peer in self.listeners:
+            return members[-1:]
+        if peer not in members:
+            return ()
+        k = members.index(peer)
+        around = {members[(k - 1) % n], members[(k + 1) % n]} - {peer}
+        return tuple(sorted(around)) + (self.listeners if peer == members[-1] else ())
+
+    def included(self, reports: dict[str, frozenset[str]]) -> tuple[str, ...]:
+        """The models the round includes, from what the members still here report holding."""
+        if self.topology == "ring":
+            # a member reports whose models the average it holds sums: one average was computed, or none
+            held = {r for r in reports.values() if r}
+            return tuple(p for p in self.members if p in next(iter(held))) if len(held) == 1 else ()
+        return common_models(self.members, reports)
 
 
 def common_models(members: tuple[str, ...], reports: dict[str, frozenset[str]]) -> tuple[str, ...]:
@@ -168,8 +189,7 @@ class PeerRoom:
         if self.pacing is not None:
             self.pacing.cancel()
             self.pacing = None
-        samples = {p: self.ready[p] for p in members}
-        exchange = Exchange(self.round, members, listeners, samples)
+        exchange = Exchange(self.round, self.task.decentralized.topology, members, listeners)
         timeout = self.task.decentralized.exchange_timeout_s + REPORT_GRACE_S
         exchange.timer = asyncio.get_running_loop().call_later(timeout, self._exchange_timeout, self.round)
         self.exchange = exchange
@@ -219,7 +239,7 @@ class PeerRoom:
         if exchange.timer is not None:
             exchange.timer.cancel()
         reports = {p: exchange.reports[p] for p in exchange.members if p in exchange.reports and p in self.participants}
-        included = common_models(exchange.members, reports)
+        included = exchange.included(reports)
         log.info("task %s: round %d closed: %d of %d members' models included", self.task.id, exchange.round,
                  len(included), len(exchange.members))  # fmt: skip
         final = RoundFinal(round=exchange.round, included=included)

@@ -10,26 +10,30 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from harness.server_process import running_server
 from py_cli.decentralized import train_decentralized
 from py_cli.federated import create_task
 from py_shared.decentralized.peer import DecentralizedPeer
 from py_shared.federated.client import Status
-from py_shared.task import Decentralized, Federation, MLPModel, TaskDefinition
+from py_shared.task import Decentralized, Federation, MLPModel, TaskDefinition, Topology
 from py_shared.weights import get_vector
 from tests.fixtures import titanic_like_task
 from tests.py_cli.test_federated import client_data
 
 
-def decentralized_task(task_id: str, epochs: int = 3, peers: int = 3, timeout_s: float = 20.0) -> TaskDefinition:
+def decentralized_task(
+    task_id: str, epochs: int = 3, peers: int = 3, timeout_s: float = 20.0, topology: Topology = "mesh"
+) -> TaskDefinition:
     base = titanic_like_task(epochs)
     return replace(base, id=task_id, scheme="decentralized", min_participants=peers,
-                   decentralized=Decentralized(exchange_timeout_s=timeout_s))  # fmt: skip
+                   decentralized=Decentralized(topology=topology, exchange_timeout_s=timeout_s))  # fmt: skip
 
 
-def test_three_peers_end_every_round_with_the_same_model(tmp_path: Path) -> None:
-    task = decentralized_task("mesh3", epochs=3)
+@pytest.mark.parametrize("topology", ["mesh", "ring"])
+def test_three_peers_end_every_round_with_the_same_model(tmp_path: Path, topology: Topology) -> None:
+    task = decentralized_task(f"{topology}3", epochs=3, topology=topology)
     rounds: dict[str, list[str]] = {}  # peer name -> the model's digest after each round
     statuses: list[Status] = []
 
@@ -64,7 +68,8 @@ def test_three_peers_end_every_round_with_the_same_model(tmp_path: Path) -> None
     np.testing.assert_array_equal(models[0], models[2])
     # one model, so its accuracy over the three validation splits together (equal sizes) is their mean
     assert sum(h[-1].val_accuracy for _, h in results) / 3 > 0.7
-    assert any("model exchanged" in s.detail for s in statuses)  # each link's state, in words
+    words = "model exchanged" if topology == "mesh" else "average received"
+    assert any(words in s.detail for s in statuses)  # each link's state, in words
 
 
 class RecordingProxy:

@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import math
 import struct
+from array import array
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from py_shared.decentralized.average import weighted_average
 from py_shared.decentralized.peer import DecentralizedPeer, SendSignal
@@ -80,6 +82,11 @@ class Network:
     def __init__(self, tamper: dict[str, Tamper] | None = None) -> None:
         self.ends: dict[tuple[str, str], Pipe] = {}
         self.tamper = tamper or {}
+        self.sent: dict[str, int] = {}  # bytes each peer sent
+
+    def _carry(self, sender: str, receiver: str, frame: bytes) -> None:
+        self.sent[sender] = self.sent.get(sender, 0) + len(frame)
+        self.ends[(receiver, sender)].deliver(frame)
 
     def opener(self, me: str) -> Callable[..., object]:
         async def open_link(
@@ -91,7 +98,7 @@ class Network:
             timeout_s: float = 20.0,
         ) -> QueuedTransport:
             change = self.tamper.get(me, lambda frame: frame)
-            end = Pipe(lambda frame: self.ends[(peer_id, me)].deliver(change(frame)))
+            end = Pipe(lambda frame: self._carry(me, peer_id, change(frame)))
             self.ends[(me, peer_id)] = end
             while (peer_id, me) not in self.ends:  # both sides open before either sends
                 await asyncio.sleep(0.001)
@@ -100,12 +107,12 @@ class Network:
         return open_link
 
 
-async def peers_run_a_round(network: Network, names: str = "abc") -> dict[str, bytes]:
+async def peers_run_a_round(network: Network, names: str = "abc", task: TaskDefinition = TASK) -> dict[str, bytes]:
     """Peers named by `names` join, 'train' (each shifts its model by its index), and run round 0."""
-    room = PeerRoom(TASK)
+    room = PeerRoom(task)
     peers = []
     for name in names:
-        peer = DecentralizedPeer(TASK, build_model(TASK), 10, lambda n=name: _ready(server_connection(room, n)),
+        peer = DecentralizedPeer(task, build_model(task), 10, lambda n=name: _ready(server_connection(room, n)),
                                  network.opener(name))  # type: ignore[arg-type]  # fmt: skip
         await peer.start()
         peers.append(peer)
@@ -151,8 +158,44 @@ def test_a_neighbour_sending_something_else_than_its_model_is_left_out() -> None
 
 
 def test_a_bit_flipped_in_transit_is_caught_as_a_malformed_frame() -> None:
-    def garbled(frame: bytes) -> bytes:
-        return b"XX" + frame[2:]
-
     models = asyncio.run(peers_run_a_round(Network({"a": garbled})))  # the shared decoder refuses a's frames
     assert models["b"] == models["c"] == weighted_average([(trained(1), 10), (trained(2), 10)])
+
+
+RING = replace(TASK, min_participants=5, decentralized=Decentralized(topology="ring", exchange_timeout_s=1.0))
+
+
+def ring_average(count: int) -> bytes:
+    """The ring's result: the float64 sum of samples x model in ring order, divided once, rounded to float32."""
+    total = [0.0] * (len(trained(0)) // 4)
+    for i in range(count):
+        total = [t + 10 * x for t, x in zip(total, array("f", trained(i)), strict=True)]
+    return array("f", (t / (10 * count) for t in total)).tobytes()
+
+
+def test_a_ring_ends_with_one_average_and_each_member_sends_about_three_models() -> None:
+    network = Network()
+    models = asyncio.run(peers_run_a_round(network, "abcde", RING))
+    assert set(models.values()) == {ring_average(5)}
+    model_bytes = len(trained(0))
+    for peer, sent in network.sent.items():  # a float64 sum and a float32 average at most, whatever n is
+        assert sent < 3 * model_bytes + 4096, (peer, sent / model_bytes)
+
+
+def garbled(frame: bytes) -> bytes:
+    return b"XX" + frame[2:]
+
+
+def test_a_ring_broken_before_its_end_includes_nothing_and_everyone_goes_back_to_the_round_s_start() -> None:
+    start = vector_to_bytes(get_vector(build_model(RING)))
+    models = asyncio.run(peers_run_a_round(Network({"c": garbled}), "abcde", RING))  # d cannot read c's sum
+    assert set(models.values()) == {start}
+
+
+def test_a_member_the_average_does_not_reach_listens_next_round_and_the_others_keep_it() -> None:
+    def garble_the_average(frame: bytes) -> bytes:
+        return garbled(frame) if decode_message(frame)[0].kind == "ring_model" else frame
+
+    models = asyncio.run(peers_run_a_round(Network({"c": garble_the_average}), "abcde", RING))
+    assert models["a"] == models["b"] == models["c"] == models["e"] == ring_average(5)
+    assert models["d"] != ring_average(5)  # it keeps its own until it listens to the next round

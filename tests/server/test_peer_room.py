@@ -211,3 +211,36 @@ def test_one_peer_that_holds_nothing_costs_its_own_model_only() -> None:
     assert common_models(members, reports) == ("a", "b", "c")
     assert common_models(members, {"a": frozenset("ab"), "b": frozenset("ab")}) == ("a", "b")  # c, z: no report
     assert common_models(("a", "b"), {"a": frozenset("a"), "b": frozenset("b")}) in {("a",), ("b",)}
+
+
+def test_a_ring_links_each_member_to_the_members_before_and_after_it() -> None:
+    async def scenario() -> None:
+        room = PeerRoom(replace(TASK, min_participants=4, decentralized=Decentralized(topology="ring")))
+        inbox = await joined(room, "a", "b", "c", "d")
+        for p in "abcd":
+            await room.handle(p, Ready(round=0, samples=1), b"")
+        neighbours = {p: inbox[p].last(RoundPeers).neighbours for p in "abcd"}  # type: ignore[attr-defined]
+        assert neighbours == {"a": ("b", "d"), "b": ("a", "c"), "c": ("b", "d"), "d": ("a", "c")}
+        with pytest.raises(ProtocolError, match="not your neighbour"):  # a and c are not linked on this ring
+            await room.handle("a", Signal(round=0, peer="c", what="offer", data="v=0"), b"")
+        for p in "abc":
+            await room.handle(p, Received(round=0, peers=tuple("abcd")), b"")
+        await room.handle("d", Received(round=0, peers=()), b"")  # the average never reached d
+        assert inbox["a"].last(RoundFinal) == RoundFinal(round=0, included=tuple("abcd"))
+        assert room.synced == {"a", "b", "c"}
+
+    asyncio.run(scenario())
+
+
+def test_a_ring_whose_members_hold_different_averages_includes_nothing() -> None:
+    async def scenario() -> None:
+        room = PeerRoom(replace(TASK, decentralized=Decentralized(topology="ring")))
+        inbox = await joined(room, "a", "b", "c")
+        for p in "abc":
+            await room.handle(p, Ready(round=0, samples=1), b"")
+        await room.handle("a", Received(round=0, peers=("a", "b", "c")), b"")
+        await room.handle("b", Received(round=0, peers=("a", "b")), b"")  # cannot come from one honest ring
+        await room.handle("c", Received(round=0, peers=()), b"")
+        assert inbox["c"].last(RoundFinal) == RoundFinal(round=0, included=())
+
+    asyncio.run(scenario())
