@@ -152,6 +152,17 @@ def test_cross_field_rules() -> None:
     assert problems_of(noisy)[0].startswith("task.privacy.noise_multiplier: noise needs a positive clip_norm")
 
 
+def test_decentralized_settings_not_built_or_out_of_range_are_refused() -> None:
+    peers = task_to_json(DIGITS) | {"scheme": "decentralized", "min_participants": 3}
+    assert task_from_json(peers | {"decentralized": {"topology": "ring"}}).decentralized.topology == "ring"
+    assert problems_of(peers | {"decentralized": {"topology": "gossip"}}) == [
+        "task.decentralized.topology: 'gossip' is not built yet; use 'mesh' or 'ring'"
+    ]
+    assert problems_of(peers | {"decentralized": {"exchange_timeout_s": 0.5}}) == [
+        "task.decentralized.exchange_timeout_s: must be between 1 and 3600"
+    ]
+
+
 def test_tabular_encoding_width() -> None:
     data = TITANIC.data
     assert isinstance(data, TabularData)
