@@ -287,13 +287,16 @@ class Decentralized:
     """How peers exchange models when the scheme is decentralized (pacing: federation.round_deadline_s)."""
 
     # mesh: every member sends its model to every other (n - 1 models each); ring: a running sum goes around the
-    # members and its average comes back (about 3 models' bytes each, whatever n; 2n hops one after the other)
+    # members and its average comes back (about 3 models' bytes each, whatever n; 2n hops one after the other);
+    # gossip: each member averages its model with those of `gossip_degree` neighbours, redrawn every round
+    # (degree models each; the models agree only after several rounds)
     topology: Topology = "mesh"
     exchange_timeout_s: float = 60.0  # a round's connections and transfers; a member not done by then is left out
+    gossip_degree: int = 0  # even; 0: about 2 log2(members), past which a random graph mixes like a complete one
 
     def problems(self) -> Iterator[str]:
-        if self.topology == "gossip":
-            yield "topology: 'gossip' is not built yet; use 'mesh' or 'ring'"
+        if self.gossip_degree < 0 or self.gossip_degree % 2:
+            yield "gossip_degree: must be an even number (0: chosen from the number of members)"
         if not 1 <= self.exchange_timeout_s <= 3600:
             yield "exchange_timeout_s: must be between 1 and 3600"
 

@@ -8,6 +8,9 @@ every member sends about one float64 sum and one float32 model whatever n is, an
 one peer computed. A member reports the contributors of the average it holds; a break anywhere (a drop, a
 timeout, something malformed) leaves the members after it without an average, and the server includes nothing
 unless all who hold one hold the same. Listeners receive the average from the ring's last member.
+Gossip: a mesh exchange over the round's random regular graph (each member sends its model to its degree
+neighbours); each averages its own and its neighbours' models with equal weights, so the models agree only after
+several rounds, faster the larger the degree (bench.dec_round measures how many).
 Each exchange returns an Outcome: what to report, and the model for what the server includes.
 """
 
@@ -75,7 +78,18 @@ class RingOutcome:
         return self.average if included and included == self.contributors else None
 
 
-Outcome = MeshOutcome | RingOutcome
+@dataclass
+class GossipOutcome(MeshOutcome):
+    """A mesh exchange with this round's graph neighbours only; the result is this peer's own mix."""
+
+    def model_for(self, included: tuple[str, ...]) -> bytes | None:
+        # equal weights: on a regular graph the mixing is doubly stochastic, so the peers' models converge to
+        # their plain mean (sample weights would pull it elsewhere)
+        mixed = [(self.held[p][0], 1) for p in sorted(self.held) if p in included]
+        return weighted_average(mixed) if mixed else None
+
+
+Outcome = MeshOutcome | RingOutcome | GossipOutcome
 LinkErrors = (ConnectionClosed, TimeoutError, ProtocolError)
 
 

@@ -2,13 +2,14 @@
 
 After each local round (the Trainer's round_end hook) the peer tells the server it is ready and waits for the
 round's members and its neighbours. It opens a link to each neighbour (the lower id offers; the signaling goes
-through the server) and runs the task's topology (exchange.py: mesh or ring), every model checked like an update
-on the server (length, finite, magnitude). Everything in the exchange has one deadline, the task's
+through the server) and runs the task's topology (exchange.py: mesh, ring or gossip), every model checked like an
+update on the server (length, finite, magnitude). Everything in the exchange has one deadline, the task's
 decentralized.exchange_timeout_s: a neighbour that cannot connect, drops, or sends something malformed is simply
 missing from what this peer reports holding. The server answers with the models the round includes; the peer
-takes their average (the same bits on every peer) or, if none are included, goes back to the model it started
-the round from; lacking an included model, it listens in the next round. A peer that is not a member (it joined
-late) listens: it receives and sends no model of its own. Links close once the round is decided.
+takes their average (mesh and ring: the same bits on every peer; gossip: its own mix) or, if none are included,
+goes back to the model it started the round from; lacking an included model, it listens in the next round. A
+peer that is not a member (it joined late) listens: it receives and sends no model of its own. Links close once
+the round is decided.
 """
 
 from __future__ import annotations
@@ -190,7 +191,9 @@ class DecentralizedPeer:
             outcome = exchange.RingOutcome()
             transfer = asyncio.ensure_future(exchange.ring(ctx, outcome))
         else:
-            outcome = exchange.MeshOutcome()
+            outcome = (
+                exchange.GossipOutcome() if self.task.decentralized.topology == "gossip" else exchange.MeshOutcome()
+            )
             transfer = asyncio.ensure_future(exchange.mesh(ctx, outcome))
         timeout = self.task.decentralized.exchange_timeout_s
         try:

@@ -2,11 +2,13 @@
 
 The server never holds a weight here. It paces rounds: once at least min_participants peers are ready and either
 every connected peer is or the task's round deadline (from the first ready) has passed, it sends each ready peer
-the round's members and its neighbours (mesh: everyone else; ring: the members before and after it), relays
-WebRTC signaling between neighbours of the round and nothing else, and collects from each member the list of
-models it holds. When all have reported or the exchange timeout has passed, the round's included models are, in
-a mesh, the largest set of reporting members that all hold each other's models (common_models), on a ring those
-that the one average which went round sums; each is told (RoundFinal) and ends the round with the same model.
+the round's members and its neighbours (mesh: everyone else; ring: the members before and after it; gossip: a
+random regular graph drawn for the round), relays WebRTC signaling between neighbours of the round and nothing
+else, and collects from each member the list of models it holds. When all have reported or the exchange timeout
+has passed, the round's included models are, in a mesh, the largest set of reporting members that all hold each
+other's models (common_models), on a ring those that the one average which went round sums; each is told
+(RoundFinal) and ends the round with the same model. Gossiping, every member that reported is included and each
+averages the included models it holds: the models agree only after several rounds.
 A peer that joins after round 0 has no current model: it is a listener for its first exchange (it receives the
 members' models and sends none) and becomes a member once it held every included model of a round. Should every
 peer holding the common model leave, the models of those still there are averaged into a new one.
@@ -16,10 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from dataclasses import dataclass, field
 
 from py_shared.protocol.messages import Message, ProtocolError, RoundInfo, encode_message
 from py_shared.protocol.peer_messages import IceServer, PeerWelcome, Ready, Received, RoundFinal, RoundPeers, Signal
+from py_shared.secure.graph import mask_graph, suggested_degree
 from py_shared.task import TaskDefinition, Topology
 from server.federation.room import Participant
 
@@ -36,16 +40,20 @@ class Exchange:
     topology: Topology
     members: tuple[str, ...]
     listeners: tuple[str, ...]
+    graph: dict[str, frozenset[str]] = field(default_factory=dict)  # gossip: this round's members' neighbours
     reports: dict[str, frozenset[str]] = field(default_factory=dict)
     timer: asyncio.TimerHandle | None = None
 
     def neighbours(self, peer: str) -> tuple[str, ...]:
         """Mesh: a member is linked to every other member and every listener, a listener to every member.
-        Ring: a member to the members before and after it; the last one also to every listener."""
+        Ring: a member to the members before and after it; the last one also to every listener. Gossip: a member
+        to its neighbours in this round's graph and to every listener, a listener to every member."""
         if self.topology == "ring":
             return self._ring_neighbours(peer)
         if peer in self.listeners:
             return self.members
+        if peer in self.graph:
+            return tuple(sorted(self.graph[peer])) + self.listeners
         if peer in self.members:
             return tuple(p for p in (*self.members, *self.listeners) if p != peer)
         return ()
@@ -66,7 +74,14 @@ class Exchange:
             # a member reports whose models the average it holds sums: one average was computed, or none
             held = {r for r in reports.values() if r}
             return tuple(p for p in self.members if p in next(iter(held))) if len(held) == 1 else ()
+        if self.topology == "gossip":
+            return tuple(p for p in self.members if p in reports)  # each averages what it has of these
         return common_models(self.members, reports)
+
+    def holds_the_model(self, report: frozenset[str], included: tuple[str, ...]) -> bool:
+        """Whether a peer that reported `report` ends the round with the round's model (or, gossiping, with an
+        average of some included models)."""
+        return bool(report & set(included)) if self.topology == "gossip" else set(included) <= report
 
 
 def common_models(members: tuple[str, ...], reports: dict[str, frozenset[str]]) -> tuple[str, ...]:
@@ -189,7 +204,13 @@ class PeerRoom:
         if self.pacing is not None:
             self.pacing.cancel()
             self.pacing = None
-        exchange = Exchange(self.round, self.task.decentralized.topology, members, listeners)
+        settings = self.task.decentralized
+        exchange = Exchange(self.round, settings.topology, members, listeners)
+        if settings.topology == "gossip":
+            order = list(members)
+            random.shuffle(order)  # a new graph every round mixes faster than any fixed one
+            by_position = mask_graph(range(len(order)), settings.gossip_degree or suggested_degree(len(order)))
+            exchange.graph = {order[i]: frozenset(order[j] for j in around) for i, around in by_position.items()}
         timeout = self.task.decentralized.exchange_timeout_s + REPORT_GRACE_S
         exchange.timer = asyncio.get_running_loop().call_later(timeout, self._exchange_timeout, self.round)
         self.exchange = exchange
@@ -247,7 +268,7 @@ class PeerRoom:
         for p in (*exchange.members, *exchange.listeners):
             if (report := exchange.reports.get(p)) is not None and p in self.participants:
                 self._tell(p, final)  # with nothing included, each goes back to the model it started the round from
-                if set(included) <= report:
+                if exchange.holds_the_model(report, included):
                     synced.add(p)
         if included:
             # who did not report, or lacks an included model, no longer holds the common model: it listens next

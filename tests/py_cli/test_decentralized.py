@@ -246,3 +246,21 @@ def test_a_late_joiner_listens_to_one_round_then_holds_the_same_model(tmp_path: 
     assert len(late_rounds) == 2 and late_rounds[0] >= 1
     for r in late_rounds:  # the round it listened to and the one it took part in: the same model as the others
         assert digests["late"][r] == digests["p0"][r] == digests["p1"][r], r
+
+
+def test_gossiping_peers_train_together_over_aiortc(tmp_path: Path) -> None:
+    task = replace(decentralized_task("gossip", epochs=3, peers=6),
+                   decentralized=Decentralized(topology="gossip", gossip_degree=2))  # fmt: skip
+    statuses: list[Status] = []
+
+    async def scenario(url: str) -> list:
+        data = client_data(task, clients=6, rows=900)
+        return await asyncio.gather(
+            *(train_decentralized(task, d, url, name=f"p{i}", on_status=statuses.append) for i, d in enumerate(data))
+        )
+
+    with running_server(tmp_path) as url:
+        create_task(url, task)
+        results = asyncio.run(scenario(url))
+    assert sum(h[-1].val_accuracy for _, h in results) / 6 > 0.7
+    assert any("model exchanged" in s.detail for s in statuses)

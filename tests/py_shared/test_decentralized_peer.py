@@ -199,3 +199,16 @@ def test_a_member_the_average_does_not_reach_listens_next_round_and_the_others_k
     models = asyncio.run(peers_run_a_round(Network({"c": garble_the_average}), "abcde", RING))
     assert models["a"] == models["b"] == models["c"] == models["e"] == ring_average(5)
     assert models["d"] != ring_average(5)  # it keeps its own until it listens to the next round
+
+
+def test_gossip_keeps_the_mean_and_narrows_the_spread() -> None:
+    task = replace(TASK, min_participants=8, decentralized=Decentralized(topology="gossip", gossip_degree=4))
+    models = asyncio.run(peers_run_a_round(Network(), "abcdefgh", task))
+    before = [array("f", trained(i)) for i in range(8)]
+    after = [array("f", m) for m in models.values()]
+    for column in (0, 7, 23):
+        mean_before = sum(v[column] for v in before) / 8
+        mean_after = sum(v[column] for v in after) / 8
+        assert abs(mean_after - mean_before) < 1e-5  # a doubly stochastic mix keeps the mean
+        spread = max(abs(v[column] - mean_before) for v in after)
+        assert spread < max(abs(v[column] - mean_before) for v in before) * 0.75

@@ -152,11 +152,11 @@ def test_cross_field_rules() -> None:
     assert problems_of(noisy)[0].startswith("task.privacy.noise_multiplier: noise needs a positive clip_norm")
 
 
-def test_decentralized_settings_not_built_or_out_of_range_are_refused() -> None:
+def test_decentralized_settings_out_of_range_are_refused() -> None:
     peers = task_to_json(DIGITS) | {"scheme": "decentralized", "min_participants": 3}
     assert task_from_json(peers | {"decentralized": {"topology": "ring"}}).decentralized.topology == "ring"
-    assert problems_of(peers | {"decentralized": {"topology": "gossip"}}) == [
-        "task.decentralized.topology: 'gossip' is not built yet; use 'mesh' or 'ring'"
+    assert problems_of(peers | {"decentralized": {"topology": "gossip", "gossip_degree": 3}}) == [
+        "task.decentralized.gossip_degree: must be an even number (0: chosen from the number of members)"
     ]
     assert problems_of(peers | {"decentralized": {"exchange_timeout_s": 0.5}}) == [
         "task.decentralized.exchange_timeout_s: must be between 1 and 3600"

@@ -244,3 +244,23 @@ def test_a_ring_whose_members_hold_different_averages_includes_nothing() -> None
         assert inbox["c"].last(RoundFinal) == RoundFinal(round=0, included=())
 
     asyncio.run(scenario())
+
+
+def test_gossip_draws_a_regular_graph_each_round_and_includes_every_reporter() -> None:
+    async def scenario() -> None:
+        task = replace(TASK, min_participants=8, decentralized=Decentralized(topology="gossip", gossip_degree=4))
+        room = PeerRoom(task)
+        names = "abcdefgh"
+        inbox = await joined(room, *names)
+        for p in names:
+            await room.handle(p, Ready(round=0, samples=1), b"")
+        graph = {p: set(inbox[p].last(RoundPeers).neighbours) for p in names}  # type: ignore[attr-defined]
+        assert all(len(around) == 4 and p not in around for p, around in graph.items())
+        assert all(p in graph[q] for p in names for q in graph[p])  # symmetric: who sends to me, I send to
+        for p in names[:-1]:
+            await room.handle(p, Received(round=0, peers=(p, *sorted(graph[p]))), b"")
+        await room.leave("h")  # gone before reporting
+        assert inbox["a"].last(RoundFinal) == RoundFinal(round=0, included=tuple(names[:-1]))
+        assert room.synced == set(names[:-1])
+
+    asyncio.run(scenario())
