@@ -44,7 +44,7 @@ from py_shared.protocol.peer_messages import (
     RoundPeers,
     Signal,
 )
-from py_shared.protocol.transport import Connect, ConnectionClosed, QueuedTransport
+from py_shared.protocol.transport import Connect, ConnectionClosed, QueuedTransport, retry_with_backoff
 from py_shared.task import TaskDefinition
 from py_shared.weights import bytes_to_vector, get_vector, set_vector, vector_size, vector_to_bytes
 
@@ -81,6 +81,8 @@ class DecentralizedPeer:
         name: str = "",
         token: str = "",
         on_status: StatusCallback | None = None,
+        max_backoff_s: float = 10.0,
+        max_attempts: int = 30,
     ) -> None:
         if task.scheme != "decentralized":
             raise ValueError(f"task {task.id!r} is {task.scheme}, not decentralized")
@@ -88,6 +90,7 @@ class DecentralizedPeer:
             raise Refused("secure aggregation between peers is not built yet: this peer would send its model in clear")
         self.task, self.model, self.samples, self.connect, self.open_link = task, model, samples, connect, open_link
         self.name, self.token, self.on_status = name, token, on_status
+        self.max_backoff_s, self.max_attempts = max_backoff_s, max_attempts
         self.server: QueuedTransport | None = None
         self.peer_id = ""
         self.round = 0
@@ -108,15 +111,26 @@ class DecentralizedPeer:
         self._report(detail=f"round {self.round}: {words}")
 
     async def start(self) -> None:
-        """Connect to the signaling server and join; the welcome says which round to train for."""
+        """Connect to the signaling server and join (retrying with backoff); the welcome says which round to train
+        for."""
+
+        def retrying(why: str) -> None:
+            self._report(state="reconnecting", detail=why)
+
+        await retry_with_backoff(self._join, retrying, self.max_attempts, self.max_backoff_s)
+
+    async def _join(self) -> None:
+        if self.server is not None:
+            await self.server.close()
         self.server = await self.connect()
         join = Join(task_id=self.task.id, samples=self.samples, client_name=self.name, token=self.token)
         await self.server.send(encode_message(join))
         welcome = await self._next(PeerWelcome)
         assert isinstance(welcome, PeerWelcome)
         self.peer_id, self.round, self.ice_servers = welcome.peer_id, welcome.round, welcome.ice_servers
-        if self.round == 0:  # the task's seeded initial model; a later joiner has no common model until it listened
-            self.common = vector_to_bytes(get_vector(self.model))
+        # at round 0 the model is the task's seeded initial one (or, after a server restart, the one everyone
+        # held); a later joiner has no common model until it listened to a round
+        self.common = vector_to_bytes(get_vector(self.model)) if self.round == 0 else None
         self._report(state="training", round=self.round, participants=welcome.participants,
                      min_participants=welcome.min_participants)  # fmt: skip
 
@@ -129,7 +143,17 @@ class DecentralizedPeer:
         self._report(state="left")
 
     async def round_end(self, local_round: int) -> None:
-        """Exchange models with the round's neighbours and continue from their average (the Trainer's hook)."""
+        """Exchange models with the round's neighbours and continue from their average (the Trainer's hook). If
+        the signaling server's connection drops, this round is lost to this peer: it joins again and goes on."""
+        try:
+            await self._take_part()
+        except ConnectionClosed as e:
+            log.warning("round %d: %s; joining again", self.round, e)
+            self._report(state="reconnecting", detail=str(e))
+            self.links = {}
+            await self.start()
+
+    async def _take_part(self) -> None:
         trained = vector_to_bytes(get_vector(self.model))
         peers = await self._round_peers()
         member = self.peer_id in peers.members

@@ -8,7 +8,6 @@ round's global model, clipped and noised on the device when the task asks for cl
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -31,7 +30,7 @@ from py_shared.protocol.messages import (
     decode_message,
     encode_message,
 )
-from py_shared.protocol.transport import Connect, ConnectionClosed, QueuedTransport
+from py_shared.protocol.transport import Connect, ConnectionClosed, QueuedTransport, retry_with_backoff
 from py_shared.task import TaskDefinition
 from py_shared.training.trainer import TrainingCancelled
 from py_shared.weights import bytes_to_vector, get_vector, set_vector, vector_size, vector_to_bytes
@@ -228,19 +227,14 @@ class FederatedClient:
             self.on_new_global()
 
     async def _connect_with_backoff(self) -> None:
-        delay = 0.5
-        for attempt in range(1, self.max_attempts + 1):
-            try:
-                await self._join()
-                return
-            except (ConnectionClosed, OSError) as e:
-                if self.cancelled:
-                    raise TrainingCancelled("left the federation") from None
-                if attempt == self.max_attempts:
-                    raise ConnectionClosed(f"gave up after {attempt} attempts: {e}") from None
-                self._report(state="reconnecting", detail=f"{e}; retrying in {delay:.1f} s")
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.max_backoff_s)
+        def stop_if_cancelled() -> None:
+            if self.cancelled:
+                raise TrainingCancelled("left the federation")
+
+        def retrying(why: str) -> None:
+            self._report(state="reconnecting", detail=why)
+
+        await retry_with_backoff(self._join, retrying, self.max_attempts, self.max_backoff_s, stop_if_cancelled)
 
     async def _join(self) -> None:
         """Open a connection, join, and read up to the global model that follows the welcome."""

@@ -60,3 +60,27 @@ class QueuedTransport:
 
 
 Connect = Callable[[], Awaitable[QueuedTransport]]
+
+
+async def retry_with_backoff(
+    attempt: Callable[[], Awaitable[None]],
+    on_retry: Callable[[str], None],
+    max_attempts: int,
+    max_backoff_s: float,
+    before_retry: Callable[[], None] = lambda: None,
+) -> None:
+    """Run `attempt` until it succeeds, waiting 0.5 s, 1 s, 2 s ... (at most `max_backoff_s`) after each
+    ConnectionClosed or OSError; `before_retry` may raise to stop (a cancelled client), `on_retry` hears why and
+    when; after `max_attempts` failures, raises ConnectionClosed."""
+    delay = 0.5
+    for number in range(1, max_attempts + 1):
+        try:
+            await attempt()
+            return
+        except (ConnectionClosed, OSError) as e:
+            before_retry()
+            if number == max_attempts:
+                raise ConnectionClosed(f"gave up after {number} attempts: {e}") from None
+            on_retry(f"{e}; retrying in {delay:.1f} s")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_backoff_s)

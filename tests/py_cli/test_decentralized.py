@@ -264,3 +264,44 @@ def test_gossiping_peers_train_together_over_aiortc(tmp_path: Path) -> None:
         results = asyncio.run(scenario(url))
     assert sum(h[-1].val_accuracy for _, h in results) / 6 > 0.7
     assert any("model exchanged" in s.detail for s in statuses)
+
+
+def test_peers_ride_out_a_signaling_server_restart(tmp_path: Path) -> None:
+    import contextlib
+
+    from harness.server_process import free_port
+
+    task = decentralized_task("restart", epochs=6)
+    port = free_port()
+    statuses: list[Status] = []
+
+    async def scenario() -> list:
+        stack = contextlib.ExitStack()
+        url = stack.enter_context(running_server(tmp_path, port))
+        create_task(url, task)
+        restarted = asyncio.Event()
+
+        def on_status(s: Status) -> None:
+            statuses.append(s)
+            if s.round == 2:
+                restarted.set()
+
+        async def restart() -> None:
+            await restarted.wait()
+            await asyncio.to_thread(stack.close)  # the server goes away mid-training ...
+            await asyncio.sleep(1.0)
+            stack.enter_context(await asyncio.to_thread(lambda: running_server(tmp_path, port)))  # ... and back
+
+        data = client_data(task, clients=3, rows=600)
+        runs = [train_decentralized(task, d, url, name=f"p{i}", on_status=on_status) for i, d in enumerate(data)]
+        try:
+            return (await asyncio.gather(restart(), *runs))[1:]
+        finally:
+            stack.close()
+
+    results = asyncio.run(scenario())
+    assert all(len(history) == 6 for _, history in results)
+    assert any(s.state == "reconnecting" for s in statuses)
+    models = [get_vector(t.model).numpy() for t, _ in results]
+    np.testing.assert_array_equal(models[0], models[1])  # the rounds after the restart brought them together
+    np.testing.assert_array_equal(models[0], models[2])
