@@ -41,8 +41,9 @@ from harness.server_process import running_server
 from py_cli.federated import create_task
 from py_cli.rtc_link import open_link
 from py_cli.websocket_transport import connector, task_url
-from py_shared.decentralized.peer import DecentralizedPeer, SendSignal
+from py_shared.decentralized.peer import DecentralizedPeer
 from py_shared.models import build_model
+from py_shared.protocol.peer_link import SendSignal
 from py_shared.protocol.peer_messages import IceServer
 from py_shared.protocol.transport import QueuedTransport
 from py_shared.secure.graph import suggested_degree

@@ -1,4 +1,5 @@
-"""The page's view of a federated run: round, participants, state and privacy spent, for people and tests."""
+"""The page's view of a federated or decentralized run: round, participants, state, privacy spent and (between
+peers) the connections and the model's fingerprint, for people and tests."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ STATE_TEXT = {
 
 def show_status(status: Status) -> None:
     """Fill #federation: its text, and data-state, data-round, data-participants, data-min-participants (and
-    data-secure, data-epsilon when they apply)."""
+    data-secure, data-epsilon, data-fingerprint when they apply)."""
     element: Any = document.getElementById("federation")
     element.hidden = False
     element.dataset.state = status.state
@@ -39,6 +40,9 @@ def show_status(status: Status) -> None:
     if status.epsilon is not None:
         element.dataset.epsilon = f"{status.epsilon:.4g}"
         parts.append(f"privacy spent: ε = {status.epsilon:.2f}")
+    if status.fingerprint:
+        element.dataset.fingerprint = status.fingerprint
+        parts.append(f"model {status.fingerprint}")
     if status.detail and status.state in ("reconnecting", "waiting", "aggregating"):
         parts.append(status.detail)
     element.textContent = " · ".join(parts)

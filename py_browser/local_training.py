@@ -13,10 +13,11 @@ import js
 from pyodide.ffi import create_proxy, to_js
 from pyscript import document, window
 
-from py_browser import federation_view, files, websocket_transport
+from py_browser import federation_view, files, rtc_link, websocket_transport
 from py_browser.federation_view import show_status
 from py_browser.webcrypto import WebCrypto
 from py_shared.data.examples import DataError
+from py_shared.decentralized.peer import DecentralizedPeer
 from py_shared.federated.client import FederatedClient, Refused
 from py_shared.federated.join import join_with_data
 from py_shared.federated.secure_client import SecureFederatedClient
@@ -33,6 +34,12 @@ def _element(element_id: str) -> Any:
     return document.getElementById(element_id)
 
 
+COLLABORATION_HINTS = {
+    "federated": "Federated: only model updates leave this device, never your data. Unticked, you train alone.",
+    "decentralized": "Decentralized: after each round your model goes straight to the other peers (WebRTC) and "
+    "every peer averages the same models; the server only introduces the peers and never sees a model. Your "
+    "data never leaves this device. Unticked, you train alone.",
+}
 MODEL_NAMES = {"mlp": "a multilayer perceptron", "cnn": "a convolutional network", "gpt": "a small GPT"}
 
 
@@ -53,7 +60,7 @@ class LocalTrainingPanel:
         self.example: dict[str, bytes] | None = None  # the task's example data, when chosen instead of files
         self.offered: dict[str, Any] = {}  # the server's task list, by id
         self.cancel_token: CancelToken | None = None
-        self.client: FederatedClient | None = None  # the federation this run takes part in, if any
+        self.client: FederatedClient | DecentralizedPeer | None = None  # whom this run trains with, if anyone
         self.model_bytes: bytes | None = None
         self._running: set[asyncio.Future[None]] = set()
         self.runs = 0
@@ -117,11 +124,10 @@ class LocalTrainingPanel:
         if task is not None:
             _element("epochs").value = str(task.training.epochs)
         offered = self.offered.get(task.id) if task is not None else None
-        # a task loaded from a file is not on the server: only the server's federated tasks can be joined
-        federated = offered is not None and task is not None and task.scheme == "federated"
-        _element("collaboration").hidden = not federated
-        # browser peers are not built: say so rather than train alone without a word
-        _element("decentralized-note").hidden = not (task is not None and task.scheme == "decentralized")
+        # a task loaded from a file is not on the server: only the server's tasks can be joined
+        scheme = task.scheme if offered is not None and task is not None else "local"
+        _element("collaboration").hidden = scheme == "local"
+        _element("collaboration-hint").textContent = COLLABORATION_HINTS.get(scheme, "")
         _element("join-token").hidden = not (offered and offered.get("private"))
         self._ready()
 
@@ -217,19 +223,28 @@ class LocalTrainingPanel:
         source = await files.to_source(task, chosen, self.message)
         model = build_model(task)
         together = not _element("collaboration").hidden and _element("collaborate").checked
-        client: FederatedClient | None = None
-        if together:
-            connect = websocket_transport.connector(websocket_transport.federated_url(task.id))
-            options: dict[str, Any] = {"token": _element("join-token").value, "on_status": show_status}
+        client: FederatedClient | DecentralizedPeer | None = None
+        token = _element("join-token").value
+        if together and task.scheme == "decentralized":
+            data = prepare_data(task, source)
+            url = websocket_transport.task_url(task.id, "decentralized")
+            connect = websocket_transport.connector(url)
+            client = self.client = DecentralizedPeer(task, model, data.train.count, connect, rtc_link.open_link,
+                                                     token=token, on_status=show_status)  # fmt: skip
+            await client.start()
+        elif together:
+            connect = websocket_transport.connector(websocket_transport.task_url(task.id, "federated"))
+            options: dict[str, Any] = {"token": token, "on_status": show_status}
 
             def make_client(samples: int) -> FederatedClient:
                 nonlocal client
+                made: FederatedClient
                 if task.secure_aggregation:
-                    client = SecureFederatedClient(task, model, samples, connect, crypto=WebCrypto(), **options)
+                    made = SecureFederatedClient(task, model, samples, connect, crypto=WebCrypto(), **options)
                 else:
-                    client = FederatedClient(task, model, samples, connect, **options)
-                self.client = client  # cancellable while it waits for the others
-                return client
+                    made = FederatedClient(task, model, samples, connect, **options)
+                client = self.client = made  # cancellable while it waits for the others
+                return made
 
             client, data = await join_with_data(task, source, make_client)
         else:

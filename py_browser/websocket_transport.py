@@ -1,4 +1,5 @@
-"""The browser side of the federated transport: the page worker's WebSocket feeding a QueuedTransport."""
+"""The browser side of the server's transport (federated rounds, decentralized signaling): the page worker's
+WebSocket feeding a QueuedTransport."""
 
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ from py_shared.protocol.transport import Connect, ConnectionClosed, QueuedTransp
 OPEN = 1  # WebSocket.OPEN
 
 
-def federated_url(task_id: str) -> str:
-    """The task's WebSocket URL on the server that served this page (wss: behind HTTPS)."""
+def task_url(task_id: str, scheme: str) -> str:
+    """The task's WebSocket URL for `scheme` (federated, decentralized) on the server that served this page (wss:
+    behind HTTPS)."""
     # a PyScript worker runs from a blob: URL, whose location has no host; its origin is the page's
     origin = str(js.location.origin)
-    return "ws" + origin.removeprefix("http") + f"/api/tasks/{task_id}/federated"
+    return "ws" + origin.removeprefix("http") + f"/api/tasks/{task_id}/{scheme}"
 
 
 class BrowserWebSocket(QueuedTransport):

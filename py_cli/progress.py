@@ -15,7 +15,7 @@ class ProgressBar:
     def __init__(self, stream: TextIO = sys.stderr, width: int = 24) -> None:
         self.stream, self.width = stream, width
         self.tty = stream.isatty()
-        self._last_status: tuple[str, int, int, str, str] | None = None
+        self._last_status: tuple[str, int, int, str, str, str] | None = None
 
     def progress(self, p: Progress) -> None:
         filled = round(self.width * p.step / p.steps)
@@ -30,15 +30,17 @@ class ProgressBar:
         self.stream.flush()
 
     def status(self, s: Status) -> None:
-        shown = (s.state, s.round, s.participants, s.secure, s.detail)
+        shown = (s.state, s.round, s.participants, s.secure, s.detail, s.fingerprint)
         if shown == self._last_status:
             return  # the same news again (every update received by the server is announced)
         self._last_status = shown
         epsilon = f" epsilon {s.epsilon:.2f}" if s.epsilon is not None else ""
         detail = f": {s.detail}" if s.detail else ""
         secure = f" ({s.secure})" if s.secure else ""
+        model = f", model {s.fingerprint}" if s.fingerprint else ""
         line = (
-            f"[{s.state}] round {s.round}, {s.participants}/{s.min_participants} participants{secure}{epsilon}{detail}"
+            f"[{s.state}] round {s.round}, {s.participants}/{s.min_participants} participants{secure}{epsilon}{model}"
+            f"{detail}"
         )
         self.stream.write(("\n" if self.tty else "") + line + "\n")
         self.stream.flush()

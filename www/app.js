@@ -1,5 +1,8 @@
 // Main-thread glue: check the browser can run PyDisco, then start the Python worker that does the rest.
-// Everything after this file is Python (www/worker.py, then py_browser) running off the main thread.
+// Everything after this file is Python (www/worker.py, then py_browser) running off the main thread, but for the
+// WebRTC connections the worker asks for (peer_links.js): they can only live on the main thread.
+
+import "./peer_links.js";
 
 const statusEl = document.getElementById("status");
 const progressEl = document.getElementById("progress");

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Protocol
 
@@ -35,6 +36,7 @@ from py_shared.protocol.messages import (
     decode_message,
     encode_message,
 )
+from py_shared.protocol.peer_link import SendSignal
 from py_shared.protocol.peer_messages import (
     IceServer,
     PeerWelcome,
@@ -46,11 +48,16 @@ from py_shared.protocol.peer_messages import (
 )
 from py_shared.protocol.transport import Connect, ConnectionClosed, QueuedTransport, retry_with_backoff
 from py_shared.task import TaskDefinition
+from py_shared.training.trainer import TrainingCancelled
 from py_shared.weights import bytes_to_vector, get_vector, set_vector, vector_size, vector_to_bytes
 
 log = logging.getLogger("pydisco.decentralized")
-SendSignal = Callable[[str, str], Awaitable[None]]
 DECISION_GRACE_S = 30.0  # how long after its own report a peer waits for the server's decision
+
+
+def fingerprint(model: bytes | None) -> str:
+    """A short digest of a model's bytes, for people (and tests) to see that peers hold the same model."""
+    return hashlib.sha256(model).hexdigest()[:16] if model is not None else ""
 
 
 class OpenLink(Protocol):
@@ -99,6 +106,7 @@ class DecentralizedPeer:
         self.links: dict[str, str] = {}  # neighbour -> its link's state in words, for the status line
         self.common: bytes | None = None  # the model every member started this round from
         self.on_new_global: Callable[[], None] | None = None
+        self.cancelled = False
 
     def _report(self, **changes: object) -> None:
         self.status = replace(self.status, **changes)  # type: ignore[arg-type]
@@ -117,7 +125,18 @@ class DecentralizedPeer:
         def retrying(why: str) -> None:
             self._report(state="reconnecting", detail=why)
 
-        await retry_with_backoff(self._join, retrying, self.max_attempts, self.max_backoff_s)
+        await retry_with_backoff(self._join, retrying, self.max_attempts, self.max_backoff_s, self._stop_if_cancelled)
+
+    def _stop_if_cancelled(self) -> None:
+        if self.cancelled:
+            raise TrainingCancelled("left the peers")
+
+    async def cancel(self) -> None:
+        """Stop waiting (for the round's peers, the exchange, the server): the waiting call raises
+        TrainingCancelled. Safe to call from a UI handler while the peer is blocked."""
+        self.cancelled = True
+        if self.server is not None:
+            await self.server.close()
 
     async def _join(self) -> None:
         if self.server is not None:
@@ -148,6 +167,7 @@ class DecentralizedPeer:
         try:
             await self._take_part()
         except ConnectionClosed as e:
+            self._stop_if_cancelled()
             log.warning("round %d: %s; joining again", self.round, e)
             self._report(state="reconnecting", detail=str(e))
             self.links = {}
@@ -170,7 +190,7 @@ class DecentralizedPeer:
             log.warning("round %d: missing an included model; listening next round", self.round)
         self.round += 1
         self.links = {}
-        self._report(state="training", round=self.round, detail="")
+        self._report(state="training", round=self.round, detail="", fingerprint=fingerprint(self.common))
         if self.on_new_global:
             self.on_new_global()
 

@@ -53,6 +53,7 @@ class Status:
     epsilon: float | None = None  # privacy spent so far, with client-side DP
     detail: str = ""
     secure: str = ""  # with secure aggregation: the round's participants and threshold (the phase is in detail)
+    fingerprint: str = ""  # decentralized: the model's digest after the last round, the same on every peer
 
 
 StatusCallback = Callable[[Status], None]

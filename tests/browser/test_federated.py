@@ -25,6 +25,7 @@ from py_cli.split import write_client
 from py_shared.data.sources import DataSource
 from py_shared.data.splits import SplitSpec, hold_out, split_source
 from py_shared.models import build_model
+from py_shared.models.base import Model
 from py_shared.safetensors_file import load_safetensors
 from py_shared.task import TaskDefinition
 from py_shared.training.pipeline import prepare_data
@@ -50,14 +51,17 @@ def federated_mnist(task_id: str, secure: bool) -> TaskDefinition:
     return replace(base, id=task_id, min_participants=3, training=training, secure_aggregation=secure)
 
 
-@pytest.fixture(scope="module")
-def split(tmp_path_factory: pytest.TempPathFactory) -> Split:
-    task = federated_mnist("mnist-split", secure=False)
+def make_split(task: TaskDefinition, clients: int, folder: Path) -> Split:
+    """A 40 % sample of MNIST's example data: a quarter held out, the rest split Dirichlet(0.3) among `clients`."""
     _, subset = hold_out(task, read_source(task, example_data(read_task("mnist"))), 0.4, seed=0)
     train_source, test_source = hold_out(task, subset, 0.25, seed=1)
-    parts = split_source(task, train_source, 3, SplitSpec("dirichlet", 0.3), seed=2)
-    folder = tmp_path_factory.mktemp("clients")
+    parts = split_source(task, train_source, clients, SplitSpec("dirichlet", 0.3), seed=2)
     return Split([write_client(task, part, folder, c) for c, part in enumerate(parts)], parts, test_source)
+
+
+@pytest.fixture(scope="module")
+def split(tmp_path_factory: pytest.TempPathFactory) -> Split:
+    return make_split(federated_mnist("mnist-split", secure=False), 3, tmp_path_factory.mktemp("clients"))
 
 
 def open_page(stack: contextlib.ExitStack, url: str, task_id: str, data: Path) -> webdriver.Chrome:
@@ -107,10 +111,15 @@ def train_together(server_url: str, task: TaskDefinition, split: Split) -> tuple
 
 
 def accuracy(task: TaskDefinition, weights: bytes, test_source: DataSource) -> float:
+    model = build_model(task)
+    load_safetensors(model, weights)
+    return model_accuracy(task, model, test_source)
+
+
+def model_accuracy(task: TaskDefinition, model: Model, test_source: DataSource) -> float:
+    """`model`'s accuracy on the held-out set."""
     alone = replace(task, scheme="local", secure_aggregation=False)
     test = prepare_data(replace(alone, training=replace(alone.training, validation_fraction=0.0)), test_source)
-    model = build_model(alone)
-    load_safetensors(model, weights)
     return Trainer(alone, model, test.train).evaluate(test.train)[1]
 
 

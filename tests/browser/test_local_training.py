@@ -150,7 +150,7 @@ def test_trains_a_predefined_task_on_its_example_data(
     assert page.find_element("id", "federation").get_attribute("data-state") == "off"
 
 
-def test_a_decentralized_task_says_the_page_trains_alone(ready_page: webdriver.Chrome, server_url: str) -> None:
+def test_a_decentralized_task_is_joined_as_a_peer(ready_page: webdriver.Chrome, server_url: str) -> None:
     page = ready_page
     task = {"id": "peers-only", "title": "Peers only", "data": {"kind": "tabular", "feature_columns": ["a"],
             "label_column": "y", "label_values": ["0", "1"]}, "model": {"kind": "mlp", "hidden": [4]},
@@ -160,16 +160,11 @@ def test_a_decentralized_task_says_the_page_trains_alone(ready_page: webdriver.C
         assert r.status == 201
     page.refresh()
     assert wait_for_state(page, timeout=120) == "ready"
-    Select(page.find_element("id", "task-select")).select_by_value("peers-only")
-    note = page.find_element("id", "decentralized-note")
-    deadline = time.monotonic() + 30
-    while not note.is_displayed():
-        assert time.monotonic() < deadline, "no word on training alone"
-        time.sleep(0.2)
-    assert "trains alone" in note.text
-    assert not page.find_element("id", "collaborate").is_displayed()
-    Select(page.find_element("id", "task-select")).select_by_value("titanic")
-    deadline = time.monotonic() + 30
-    while note.is_displayed():
-        assert time.monotonic() < deadline, "the note stays for a federated task"
-        time.sleep(0.2)
+    hint = page.find_element("id", "collaboration-hint")
+    for task_id, words in [("peers-only", "straight to the other peers"), ("titanic", "only model updates")]:
+        Select(page.find_element("id", "task-select")).select_by_value(task_id)
+        deadline = time.monotonic() + 30
+        while words not in hint.text:
+            assert time.monotonic() < deadline, f"{task_id}: the page does not say how it trains together"
+            time.sleep(0.2)
+        assert page.find_element("id", "collaborate").is_displayed()

@@ -10,8 +10,9 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from py_cli.rtc_link import MAX_BUFFERED, RtcLink, open_link
+from py_cli.rtc_link import RtcLink, open_link
 from py_shared.protocol.chunks import CHUNK_BYTES, split_frame
+from py_shared.protocol.peer_link import MAX_BUFFERED
 from py_shared.protocol.transport import ConnectionClosed
 
 Signals = asyncio.Queue[tuple[str, str]]

@@ -12,12 +12,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from py_shared.decentralized.average import weighted_average
-from py_shared.decentralized.peer import DecentralizedPeer, SendSignal
+from py_shared.decentralized.peer import DecentralizedPeer, fingerprint
+from py_shared.federated.client import Status
 from py_shared.models import build_model
 from py_shared.protocol.messages import Error, Join, Leave, ProtocolError, decode_message, encode_message
+from py_shared.protocol.peer_link import SendSignal
 from py_shared.protocol.peer_messages import IceServer
 from py_shared.protocol.transport import ConnectionClosed, QueuedTransport
 from py_shared.task import Decentralized, ImageData, MLPModel, TaskDefinition
+from py_shared.training.trainer import TrainingCancelled
 from py_shared.weights import get_vector, set_vector, vector_to_bytes
 from server.decentralized.peer_room import PeerRoom
 from server.federation.room import Participant
@@ -212,3 +215,29 @@ def test_gossip_keeps_the_mean_and_narrows_the_spread() -> None:
         assert abs(mean_after - mean_before) < 1e-5  # a doubly stochastic mix keeps the mean
         spread = max(abs(v[column] - mean_before) for v in after)
         assert spread < max(abs(v[column] - mean_before) for v in before) * 0.75
+
+
+def test_the_peers_report_the_fingerprint_of_the_model_they_all_hold() -> None:
+    models = asyncio.run(peers_run_a_round(Network()))
+    assert len({fingerprint(m) for m in models.values()}) == 1
+    assert len(fingerprint(next(iter(models.values())))) == 16 and fingerprint(None) == ""
+
+
+def test_a_peer_waiting_for_the_others_can_be_cancelled() -> None:
+    async def scenario() -> str:
+        room = PeerRoom(TASK)  # needs 3 peers: this one waits for the others
+        statuses: list[Status] = []
+        peer = DecentralizedPeer(TASK, build_model(TASK), 10, lambda: _ready(server_connection(room, "a")),
+                                 Network().opener("a"), on_status=statuses.append)  # type: ignore[arg-type]  # fmt: skip
+        await peer.start()
+        waiting = asyncio.ensure_future(peer.round_end(1))
+        while peer.status.state != "waiting":
+            await asyncio.sleep(0.01)
+        await peer.cancel()
+        try:
+            await asyncio.wait_for(waiting, 5)
+        except TrainingCancelled as e:
+            return str(e)
+        return "not cancelled"
+
+    assert asyncio.run(scenario()) == "left the peers"
