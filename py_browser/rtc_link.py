@@ -19,6 +19,7 @@ from typing import Any
 from pyodide.ffi import create_proxy, to_js
 from pyscript import window
 
+from py_shared.protocol.chunks import CHUNK_BYTES
 from py_shared.protocol.peer_link import DEFAULT_MAX_FRAME_BYTES, PeerLink, SendSignal, describe
 from py_shared.protocol.peer_messages import IceServer
 from py_shared.protocol.transport import ConnectionClosed
@@ -55,7 +56,11 @@ class BrowserRtcLink(PeerLink):
         elif kind == "signal":
             self._outgoing.put_nowait((str(data.what), str(data.data)))
         elif kind == "open":
-            self.channel_opened()
+            limit = int(data or 0)  # pc.sctp.maxMessageSize; 0 when the browser does not say
+            if 0 < limit < CHUNK_BYTES:
+                self.closed(f"peer {self.peer_id} takes messages of at most {limit} bytes, less than one chunk")
+            else:
+                self.channel_opened()
         elif kind == "low":
             self._buffered_bytes = 0
             self.writable()

@@ -61,7 +61,8 @@ def fingerprint(model: bytes | None) -> str:
 
 
 class OpenLink(Protocol):
-    """The platform's way to open a WebRTC data channel to one peer (py_cli.rtc_link.open_link on CPython)."""
+    """The platform's way to open a WebRTC data channel to one peer (py_cli.rtc_link.open_link on CPython,
+    py_browser.rtc_link.open_link in a page)."""
 
     async def __call__(
         self,

@@ -46,7 +46,8 @@ def decentralized_mnist(
 ) -> TaskDefinition:
     base = read_task("mnist")
     training = replace(base.training, epochs=rounds, round_duration=1, round_unit="epochs", validation_fraction=0.1)
-    return replace(base, id=task_id, scheme="decentralized", min_participants=peers, training=training,
+    return replace(base, id=task_id, title=f"MNIST {task_id}", scheme="decentralized", min_participants=peers,
+                   training=training,
                    decentralized=Decentralized(topology=topology, exchange_timeout_s=timeout_s))  # fmt: skip
 
 
@@ -124,9 +125,9 @@ def train_together(
     every round ended with one model on every peer left, and returns that model's accuracy on the held-out set."""
     for page in pages:
         Select(page.find_element("id", "task-select")).select_by_value(task.id)
-        deadline = time.monotonic() + 30
-        while not page.find_element("id", "collaborate").is_displayed():
-            assert time.monotonic() < deadline, "the page offers no way to train together"
+        deadline = time.monotonic() + 30  # the page reads the task from the server before it is chosen
+        while not page.find_element("id", "task-summary").text.startswith(task.title):
+            assert time.monotonic() < deadline, f"the page did not take task {task.id}"
             time.sleep(0.2)
         assert page.find_element("id", "collaborate").is_selected()
         start_training(page)
