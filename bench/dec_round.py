@@ -12,9 +12,12 @@ whether they did); gossiping peers agree only after several rounds: the row give
 model was within 1e-3 of the first spread from the mean (degree ~ 2 log2 n, a new random graph each round), beside
 the bound for one fixed circulant graph of that degree (from its second eigenvalue).
 
-Secure aggregation between peers is not built yet, and the rows say so. All peers run in this one process
-(aiortc's SCTP is pure Python), so their CPU is shared: on 2 cores this measures a whole group's cost, not one
-device's.
+Mesh and ring run plain and with secure aggregation (keys and encrypted shares between every pair, masked
+fixed-point changes, the included members' shares opened to each other and the sum unmasked by every peer); a
+secure row gives its time and bytes relative to the plain row of the same topology and size. Gossip has no secure
+form (each peer mixes its own neighbours' models: there is no one sum to hide them in).
+All peers run in this one process (aiortc's SCTP is pure Python), so their CPU is shared: on 2 cores this
+measures a whole group's cost, not one device's.
 
 One JSON line per step.
 """
@@ -41,25 +44,27 @@ from harness.server_process import running_server
 from py_cli.federated import create_task
 from py_cli.rtc_link import open_link
 from py_cli.websocket_transport import connector, task_url
+from py_cpython.crypto import CPythonCrypto
 from py_shared.decentralized.peer import DecentralizedPeer
 from py_shared.models import build_model
 from py_shared.protocol.peer_link import SendSignal
 from py_shared.protocol.peer_messages import IceServer
 from py_shared.protocol.transport import QueuedTransport
 from py_shared.secure.graph import suggested_degree
-from py_shared.task import Decentralized, ImageData, MLPModel, TaskDefinition, Topology
+from py_shared.task import Decentralized, ImageData, MLPModel, SecureAggregation, TaskDefinition, Topology
 from py_shared.weights import get_vector, set_vector, vector_size
 
-NOT_BUILT = ["secure"]
 CONSENSUS = 1e-3  # gossip has agreed once every model is within this share of the first spread of the mean
 MAX_GOSSIP_ROUNDS = 30
 
 
-def bench_task(peers: int, topology: Topology) -> TaskDefinition:
-    """A decentralized task for `peers` peers with a 25,450-value MLP."""
+def bench_task(peers: int, topology: Topology, secure: bool = False) -> TaskDefinition:
+    """A decentralized task for `peers` peers with a 25,450-value MLP (secure: changes up to 16 per value)."""
     return TaskDefinition(
-        id=f"{topology}{peers}",
+        id=f"{topology}{peers}{'s' if secure else ''}",
         title=f"{topology} {peers}",
+        secure_aggregation=secure,
+        secure=SecureAggregation(clip_value=16.0),
         data=ImageData(width=28, height=28, channels=1, labels=tuple("0123456789")),
         model=MLPModel(hidden=(32,)),
         scheme="decentralized",
@@ -99,7 +104,9 @@ async def run_peers(url: str, task: TaskDefinition, rounds: int) -> dict[str, An
     them, or, gossiping, until the models agree to CONSENSUS of their first spread (at most MAX_GOSSIP_ROUNDS)."""
     counters = [Counted() for _ in range(task.min_participants)]
     peers = [
-        DecentralizedPeer(task, build_model(task), 100, connector(task_url(url, task.id, "decentralized")), c)
+        DecentralizedPeer(
+            task, build_model(task), 100, connector(task_url(url, task.id, "decentralized")), c, crypto=CPythonCrypto()
+        )
         for c in counters
     ]
     await asyncio.gather(*(p.start() for p in peers))
@@ -156,19 +163,23 @@ def main() -> int:
     args = parser.parse_args()
     failed = False
     mesh: dict[int, dict[str, Any]] = {}
-    firsts: dict[str, dict[str, Any]] = {}
+    plain: dict[tuple[str, int], dict[str, Any]] = {}
+    firsts: dict[tuple[str, str], dict[str, Any]] = {}
+    runs = [("mesh", "plain"), ("ring", "plain"), ("gossip", "plain"), ("mesh", "secure"), ("ring", "secure")]
     with tempfile.TemporaryDirectory() as data, running_server(Path(data)) as url:
-        for topology, n in itertools.product(("mesh", "ring", "gossip"), args.peers):
-            task = bench_task(n, topology)  # type: ignore[arg-type]
+        for (topology, aggregation), n in itertools.product(runs, args.peers):
+            task = bench_task(n, topology, aggregation == "secure")  # type: ignore[arg-type]
             create_task(url, task)
             result = asyncio.run(run_peers(url, task, args.rounds))
-            reference = firsts.setdefault(topology, result)
-            if topology == "mesh":
+            reference = firsts.setdefault((topology, aggregation), result)
+            if topology == "mesh" and aggregation == "plain":
                 mesh[n] = result
+            if aggregation == "plain":
+                plain[(topology, n)] = result
             row = {
                 "bench": "dec_round",
                 "topology": topology,
-                "aggregation": "plain",
+                "aggregation": aggregation,
                 "peers": n,
                 "round_s": round(result["round_s"], 3),
                 "sent_bytes_per_peer": int(result["sent_bytes_per_peer"]),
@@ -182,7 +193,17 @@ def main() -> int:
                         "round_s_vs_mesh": round(result["round_s"] / mesh[n]["round_s"], 2),
                         "sent_vs_mesh": round(result["sent_bytes_per_peer"] / mesh[n]["sent_bytes_per_peer"], 2),
                     }
-                    if topology != "mesh" and n in mesh
+                    if topology != "mesh" and aggregation == "plain" and n in mesh
+                    else {}
+                ),
+                **(
+                    {
+                        "round_s_vs_plain": round(result["round_s"] / plain[(topology, n)]["round_s"], 2),
+                        "sent_vs_plain": round(
+                            result["sent_bytes_per_peer"] / plain[(topology, n)]["sent_bytes_per_peer"], 2
+                        ),
+                    }
+                    if aggregation == "secure"
                     else {}
                 ),
                 **(
@@ -193,7 +214,6 @@ def main() -> int:
                     if topology == "gossip"
                     else {}
                 ),
-                "not_built": NOT_BUILT,
             }
             failed = failed or (topology != "gossip" and not result["agreed"]) or result["rounds_to_consensus"] is None
             print(json.dumps(row), flush=True)

@@ -230,7 +230,8 @@ class LocalTrainingPanel:
             url = websocket_transport.task_url(task.id, "decentralized")
             connect = websocket_transport.connector(url)
             client = self.client = DecentralizedPeer(task, model, data.train.count, connect, rtc_link.open_link,
-                                                     token=token, on_status=show_status)  # fmt: skip
+                                                     token=token, on_status=show_status,
+                                                     crypto=WebCrypto())  # fmt: skip
             await client.start()
         elif together:
             connect = websocket_transport.connector(websocket_transport.task_url(task.id, "federated"))

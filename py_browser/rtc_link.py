@@ -20,7 +20,7 @@ from pyodide.ffi import create_proxy, to_js
 from pyscript import window
 
 from py_shared.protocol.chunks import CHUNK_BYTES
-from py_shared.protocol.peer_link import DEFAULT_MAX_FRAME_BYTES, PeerLink, SendSignal, describe
+from py_shared.protocol.peer_link import DEFAULT_MAX_FRAME_BYTES, LOW_BUFFERED, PeerLink, SendSignal, describe
 from py_shared.protocol.peer_messages import IceServer
 from py_shared.protocol.transport import ConnectionClosed
 
@@ -42,13 +42,12 @@ class BrowserRtcLink(PeerLink):
         super().__init__(peer_id, initiator, max_frame_bytes)
         self._outgoing: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self._forwarder = asyncio.ensure_future(self._forward(send_signal))
-        self._buffered_bytes = 0
         self._events = create_proxy(self._on_event)
         servers = [
             {"urls": list(s.urls), **({"username": s.username, "credential": s.credential} if s.username else {})}
             for s in ice_servers
         ]
-        self._handle = _links().open(peer_id, initiator, json.dumps(servers), self._events)
+        self._handle = _links().open(peer_id, initiator, json.dumps(servers), LOW_BUFFERED, self._events)
 
     def _on_event(self, kind: str, data: Any) -> None:
         if kind == "chunk":
@@ -62,7 +61,6 @@ class BrowserRtcLink(PeerLink):
             else:
                 self.channel_opened()
         elif kind == "low":
-            self._buffered_bytes = 0
             self.writable()
         elif kind == "closed":
             self.closed(str(data))
@@ -78,14 +76,13 @@ class BrowserRtcLink(PeerLink):
                 return
 
     def _buffered(self) -> int:
-        return self._buffered_bytes
+        # asked each time: a "low" event may be stale by the time it reaches the worker
+        return int(_links().buffered(self._handle))
 
     def _send_chunk(self, chunk: bytes) -> None:
-        buffered = int(_links().send(self._handle, to_js(chunk)))
-        if buffered < 0:
+        if int(_links().send(self._handle, to_js(chunk))) < 0:
             self.closed(f"the data channel to peer {self.peer_id} is not open")
             raise ConnectionClosed(self._close_reason)
-        self._buffered_bytes = buffered
 
     async def _apply_signal(self, what: str, data: str) -> str | None:
         if what not in ("offer", "answer", "candidate"):

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from py_cli.federated import train_in_rounds
 from py_cli.rtc_link import open_link
 from py_cli.websocket_transport import connector, task_url
+from py_cpython.crypto import CPythonCrypto
 from py_shared.data.sources import DataSource
 from py_shared.decentralized.peer import DecentralizedPeer
 from py_shared.federated.client import StatusCallback
@@ -35,7 +36,8 @@ async def train_decentralized(
     if on_data is not None:
         on_data(data)
     model = build_model(task)
-    peer = DecentralizedPeer(task, model, data.train.count, connector(task_url(server, task.id, "decentralized")),
-                             open_link, name=name, token=token, on_status=on_status)  # fmt: skip
+    connect = connector(task_url(server, task.id, "decentralized"))
+    peer = DecentralizedPeer(task, model, data.train.count, connect, open_link, name=name, token=token,
+                             on_status=on_status, crypto=CPythonCrypto())  # fmt: skip
     await peer.start()
     return await train_in_rounds(task, model, data, peer, on_progress, on_epoch)

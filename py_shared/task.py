@@ -342,6 +342,11 @@ class TaskDefinition:
             yield "secure_aggregation: the server cannot clip updates it cannot see; use privacy.distributed"
         if self.privacy.distributed and not self.secure_aggregation:
             yield "privacy.distributed: needs secure_aggregation (otherwise the server sees each noised update)"
+        if self.scheme == "decentralized" and self.secure_aggregation and self.decentralized.topology == "gossip":
+            yield "secure_aggregation: gossiping peers each average their own neighbours' models, with no one sum to "\
+                  "hide them in: use the mesh or ring topology"  # fmt: skip
+        if self.scheme == "decentralized" and (self.privacy.clip_norm > 0 or self.privacy.noise_multiplier > 0):
+            yield "privacy: differential privacy between peers is not built yet: leave clip_norm and noise at 0"
         if self.secure_aggregation and not 2 <= self.min_participants <= self.secure.max_participants:
             yield "min_participants: a secure sum needs at least 2, and at most secure.max_participants"
         fits = {"tabular": ("mlp",), "image": ("cnn", "mlp"), "text": ("gpt",)}[self.data.kind]

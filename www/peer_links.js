@@ -10,11 +10,11 @@
 // This file holds no round logic: which peer to connect to, what to send and when to give up are Python's.
 
 const CHANNEL_LABEL = "pydisco";
-const LOW_BUFFERED = 256 * 1024;
 const links = new Map();
 let nextHandle = 1;
 
-function open(peerId, initiator, iceServersJson, onEvent) {
+// lowBuffered: the send buffer's low-water mark, in bytes (py_shared.protocol.peer_link.LOW_BUFFERED).
+function open(peerId, initiator, iceServersJson, lowBuffered, onEvent) {
   const handle = nextHandle++;
   const pc = new RTCPeerConnection({ iceServers: JSON.parse(iceServersJson) });
   const link = { peerId, initiator, pc, channel: null, onEvent, closed: false, queue: Promise.resolve() };
@@ -40,7 +40,7 @@ function open(peerId, initiator, iceServersJson, onEvent) {
   const attach = (channel) => {
     link.channel = channel;
     channel.binaryType = "arraybuffer";
-    channel.bufferedAmountLowThreshold = LOW_BUFFERED;
+    channel.bufferedAmountLowThreshold = lowBuffered;
     channel.onopen = () => emit("open", pc.sctp ? pc.sctp.maxMessageSize : 0);
     channel.onmessage = (event) => {
       if (typeof event.data === "string") {
@@ -112,6 +112,12 @@ function send(handle, chunk) {
   return link.channel.bufferedAmount;
 }
 
+// The bytes waiting in the channel's send buffer now (0 when it is not open).
+function buffered(handle) {
+  const link = links.get(handle);
+  return link && link.channel ? link.channel.bufferedAmount : 0;
+}
+
 function shutdown(handle) {
   const link = links.get(handle);
   if (!link) return;
@@ -126,4 +132,4 @@ function count() {
   return links.size;
 }
 
-window.pydiscoLinks = { open, signal, send, close: shutdown, count };
+window.pydiscoLinks = { open, signal, send, buffered, close: shutdown, count };

@@ -1,4 +1,4 @@
-"""The average of a round's models, computed so that every peer gets the same bits.
+"""The average of a round's models, or the change their secure sum makes: the same bits on every peer.
 
 Peers average the same models in the same order (the server's RoundFinal), but on different devices: a browser's
 WebGPU and a CLI's CPU may round a float32 multiply-add differently, and a mesh round is only a mesh round if
@@ -29,3 +29,13 @@ def weighted_average(models: Sequence[tuple[bytes, int]]) -> bytes:
         weight = samples / total
         acc = [a + weight * x for a, x in zip(acc, array("f", payload), strict=True)]
     return array("f", acc).tobytes()
+
+
+def add_encoded_sum(start: bytes, total: bytes, factor: float) -> bytes:
+    """start + factor * total as float32 bytes, where `total` holds int32 words (a secure sum of fixed-point
+    encoded changes, two's complement): the same plain-Python float64 arithmetic as weighted_average."""
+    if sys.byteorder != "little":
+        raise RuntimeError("float32 payloads are little-endian; this host is not")
+    if len(start) != len(total) or len(start) % 4:
+        raise ValueError("the start model and the sum differ in length")
+    return array("f", [s + factor * x for s, x in zip(array("f", start), array("i", total), strict=True)]).tobytes()

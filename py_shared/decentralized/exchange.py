@@ -11,7 +11,8 @@ unless all who hold one hold the same. Listeners receive the average from the ri
 Gossip: a mesh exchange over the round's random regular graph (each member sends its model to its degree
 neighbours); each averages its own and its neighbours' models with equal weights, so the models agree only after
 several rounds, faster the larger the degree (bench.dec_round measures how many).
-Each exchange returns an Outcome: what to report, and the model for what the server includes.
+Each exchange fills an Outcome: what to report, and the model for what the server includes. Secure rounds:
+secure_exchange.py.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import math
 from array import array
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from py_shared.decentralized.average import weighted_average
 from py_shared.protocol.messages import ProtocolError, decode_message, encode_message
@@ -63,6 +65,9 @@ class MeshOutcome:
             return None
         return weighted_average([self.held[p] for p in included])
 
+    async def settle(self, included: tuple[str, ...]) -> bytes | None:
+        return self.model_for(included)
+
 
 @dataclass
 class RingOutcome:
@@ -74,7 +79,7 @@ class RingOutcome:
     def reported(self) -> tuple[str, ...]:
         return self.contributors
 
-    def model_for(self, included: tuple[str, ...]) -> bytes | None:
+    async def settle(self, included: tuple[str, ...]) -> bytes | None:
         return self.average if included and included == self.contributors else None
 
 
@@ -89,7 +94,15 @@ class GossipOutcome(MeshOutcome):
         return weighted_average(mixed) if mixed else None
 
 
-Outcome = MeshOutcome | RingOutcome | GossipOutcome
+class Outcome(Protocol):
+    """What an exchange leaves a peer with: whose models it reports holding, and the round's model once the
+    server has named the included members (None: this peer lacks it)."""
+
+    def reported(self) -> tuple[str, ...]: ...
+
+    async def settle(self, included: tuple[str, ...]) -> bytes | None: ...
+
+
 LinkErrors = (ConnectionClosed, TimeoutError, ProtocolError)
 
 

@@ -8,8 +8,10 @@ decentralized.exchange_timeout_s: a neighbour that cannot connect, drops, or sen
 missing from what this peer reports holding. The server answers with the models the round includes; the peer
 takes their average (mesh and ring: the same bits on every peer; gossip: its own mix) or, if none are included,
 goes back to the model it started the round from; lacking an included model, it listens in the next round. A
-peer that is not a member (it joined late) listens: it receives and sends no model of its own. Links close once
-the round is decided.
+peer that is not a member (it joined late) listens: it receives and sends no model of its own. With secure
+aggregation the exchange is secure_exchange.py's: the members' changes travel only masked, and the round's model
+is unmasked after the server's decision. Links close once the round's model is settled. Each Ready says whether
+the peer holds the round's common model, so the server makes a peer that missed it a listener.
 """
 
 from __future__ import annotations
@@ -22,12 +24,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Protocol
 
-from py_shared.decentralized import exchange
+from py_shared.decentralized import exchange, secure_exchange
 from py_shared.decentralized.exchange import Outcome
+from py_shared.decentralized.secure_exchange import SecureOutcome, SecureSetup
 from py_shared.federated.client import Refused, Status, StatusCallback
 from py_shared.models.base import Model
 from py_shared.protocol.messages import (
     Error,
+    GlobalModel,
     Join,
     Leave,
     Message,
@@ -47,6 +51,8 @@ from py_shared.protocol.peer_messages import (
     Signal,
 )
 from py_shared.protocol.transport import Connect, ConnectionClosed, QueuedTransport, retry_with_backoff
+from py_shared.protocol.vectors import check_vector_bytes
+from py_shared.secure.crypto import Crypto
 from py_shared.task import TaskDefinition
 from py_shared.training.trainer import TrainingCancelled
 from py_shared.weights import bytes_to_vector, get_vector, set_vector, vector_size, vector_to_bytes
@@ -91,11 +97,13 @@ class DecentralizedPeer:
         on_status: StatusCallback | None = None,
         max_backoff_s: float = 10.0,
         max_attempts: int = 30,
+        crypto: Crypto | None = None,
     ) -> None:
         if task.scheme != "decentralized":
             raise ValueError(f"task {task.id!r} is {task.scheme}, not decentralized")
-        if task.secure_aggregation:
-            raise Refused("secure aggregation between peers is not built yet: this peer would send its model in clear")
+        if task.secure_aggregation and crypto is None:
+            raise ValueError(f"task {task.id!r} aggregates securely: the peer needs the platform's crypto backend")
+        self.crypto = crypto
         self.task, self.model, self.samples, self.connect, self.open_link = task, model, samples, connect, open_link
         self.name, self.token, self.on_status = name, token, on_status
         self.max_backoff_s, self.max_attempts = max_backoff_s, max_attempts
@@ -108,6 +116,7 @@ class DecentralizedPeer:
         self.common: bytes | None = None  # the model every member started this round from
         self.on_new_global: Callable[[], None] | None = None
         self.cancelled = False
+        self.joined = False  # whether this peer joined before (then it keeps its model on joining again)
 
     def _report(self, **changes: object) -> None:
         self.status = replace(self.status, **changes)  # type: ignore[arg-type]
@@ -126,7 +135,13 @@ class DecentralizedPeer:
         def retrying(why: str) -> None:
             self._report(state="reconnecting", detail=why)
 
-        await retry_with_backoff(self._join, retrying, self.max_attempts, self.max_backoff_s, self._stop_if_cancelled)
+        try:
+            await retry_with_backoff(self._join, retrying, self.max_attempts, self.max_backoff_s,
+                                     self._stop_if_cancelled)  # fmt: skip
+        except (Refused, TrainingCancelled):
+            if self.server is not None:  # or the server would wait for this peer to get ready
+                await self.server.close()
+            raise
 
     def _stop_if_cancelled(self) -> None:
         if self.cancelled:
@@ -151,6 +166,11 @@ class DecentralizedPeer:
         # at round 0 the model is the task's seeded initial one (or, after a server restart, the one everyone
         # held); a later joiner has no common model until it listened to a round
         self.common = vector_to_bytes(get_vector(self.model)) if self.round == 0 else None
+        if welcome.initial_model:
+            initial = await self._initial_model()
+            if not self.joined:  # after a server restart the peers keep the model they trained together
+                self._load(initial)
+        self.joined = True
         self._report(state="training", round=self.round, participants=welcome.participants,
                      min_participants=welcome.min_participants)  # fmt: skip
 
@@ -179,8 +199,8 @@ class DecentralizedPeer:
         peers = await self._round_peers()
         member = self.peer_id in peers.members
         self._report(state="aggregating", participants=len(peers.members))
-        decision, outcome = await self._exchange(peers, trained if member else None)
-        if (model := outcome.model_for(decision.included)) is not None:
+        decision, model = await self._exchange(peers, trained if member else None)
+        if model is not None:
             self._load(model)
             log.info("round %d: the average of %d models", self.round, len(decision.included))
         elif self.common is not None and not decision.included:
@@ -199,7 +219,7 @@ class DecentralizedPeer:
         """Say we are ready and wait for the round's peers. Should the round's exchange have begun without us (we
         joined or came back while it started), wait for the next round and be ready for that one instead."""
         server = self._server()
-        await server.send(encode_message(Ready(round=self.round, samples=self.samples)))
+        await server.send(encode_message(self._ready()))
         self._report(state="waiting", detail=f"waiting for the peers of round {self.round}")
         missed = False
         while True:
@@ -211,15 +231,18 @@ class DecentralizedPeer:
             elif isinstance(message, RoundInfo) and missed and message.round > self.round:
                 log.info("round %d began without us: ready for round %d", self.round, message.round)
                 self.round, self.common, missed = message.round, None, False
-                await server.send(encode_message(Ready(round=self.round, samples=self.samples)))
+                await server.send(encode_message(self._ready()))
+
+    def _ready(self) -> Ready:
+        return Ready(round=self.round, samples=self.samples, has_model=self.common is not None)
 
     def _load(self, vector: bytes) -> None:
         set_vector(self.model, bytes_to_vector(vector, self.model.parameters()[0].device).realize())
         self.common = vector
 
-    async def _exchange(self, peers: RoundPeers, mine: bytes | None) -> tuple[RoundFinal, Outcome]:
+    async def _exchange(self, peers: RoundPeers, mine: bytes | None) -> tuple[RoundFinal, bytes | None]:
         """Open links to the neighbours and run the topology's exchange until done or the deadline; report what
-        this peer holds, and return the server's decision with what it needs to act on it."""
+        this peer holds; return the server's decision and the round's model for it (None: this peer lacks it)."""
         server, round_ = self._server(), self.round
         signals = {n: asyncio.Queue[tuple[str, str]]() for n in peers.neighbours}
         decided: asyncio.Future[RoundFinal] = asyncio.get_running_loop().create_future()
@@ -231,15 +254,7 @@ class DecentralizedPeer:
 
         ctx = exchange.Context(self.peer_id, round_, peers.members, peers.neighbours, vector_size(self.model), mine,
                                self.samples, link_to, self._link_state)  # fmt: skip
-        outcome: Outcome
-        if self.task.decentralized.topology == "ring":
-            outcome = exchange.RingOutcome()
-            transfer = asyncio.ensure_future(exchange.ring(ctx, outcome))
-        else:
-            outcome = (
-                exchange.GossipOutcome() if self.task.decentralized.topology == "gossip" else exchange.MeshOutcome()
-            )
-            transfer = asyncio.ensure_future(exchange.mesh(ctx, outcome))
+        outcome, transfer = self._start_exchange(ctx, peers.weight_base)
         timeout = self.task.decentralized.exchange_timeout_s
         try:
             await asyncio.wait([transfer], timeout=timeout)
@@ -250,15 +265,37 @@ class DecentralizedPeer:
                     if self.links.get(n, "").startswith(("connecting", "connected")):
                         self._link_state(n, f"left out (not done within {timeout:g} s)")
             await server.send(encode_message(Received(round=round_, peers=outcome.reported())))
-            return await asyncio.wait_for(asyncio.shield(decided), DECISION_GRACE_S), outcome
+            decision = await asyncio.wait_for(asyncio.shield(decided), DECISION_GRACE_S)
         except TimeoutError:
             raise ConnectionClosed(f"the server decided nothing about round {round_}") from None
+        else:
+            if self.task.secure_aggregation and decision.included:
+                self._report(secure=f"secure aggregation: the sum of {len(decision.included)} of "
+                                    f"{len(peers.members)} peers' models")  # fmt: skip
+            return decision, await outcome.settle(decision.included)
         finally:
             reader.cancel()
             for opening in links.values():
                 opening.cancel()
                 if opening.done() and not opening.cancelled() and opening.exception() is None:
                     await opening.result().close()
+
+    def _start_exchange(self, ctx: exchange.Context, weight_base: int) -> tuple[Outcome, asyncio.Future[None]]:
+        """The outcome this round's exchange fills, and the exchange under way (topology; plain or secure)."""
+        topology = self.task.decentralized.topology
+        if self.task.secure_aggregation:
+            assert self.crypto is not None
+            start = self.common or bytes(4 * ctx.size)  # nobody holds a common model: changes from zero
+            setup = SecureSetup(self.crypto, self.task.id, self.task.secure, start, fingerprint(self.common),
+                                weight_base, str(self.model.parameters()[0].device))  # fmt: skip
+            secure = SecureOutcome(ctx, setup, ring=topology == "ring")
+            run = secure_exchange.ring if topology == "ring" else secure_exchange.mesh
+            return secure, asyncio.ensure_future(run(secure))
+        if topology == "ring":
+            ring = exchange.RingOutcome()
+            return ring, asyncio.ensure_future(exchange.ring(ctx, ring))
+        mesh = exchange.GossipOutcome() if topology == "gossip" else exchange.MeshOutcome()
+        return mesh, asyncio.ensure_future(exchange.mesh(ctx, mesh))
 
     async def _open(self, peer: str, signals: asyncio.Queue[tuple[str, str]]) -> QueuedTransport:
         """A link to `peer` (the lower id offers), its signaling relayed by the server."""
@@ -294,6 +331,18 @@ class DecentralizedPeer:
             if not decided.done():
                 decided.set_exception(e)
 
+    async def _initial_model(self) -> bytes:
+        """The task's initial weights, which the server sends after its welcome (drawn once, for every device)."""
+        while True:
+            message, payload = self._decode(await self._server().receive())
+            if isinstance(message, GlobalModel):
+                try:
+                    check_vector_bytes(payload, vector_size(self.model))
+                except ProtocolError as e:
+                    raise Refused(f"the server's initial model does not fit this task's: {e}") from None
+                return payload
+            self._act(message)  # news that came first
+
     async def _next(self, kind: type) -> Message:
         """The next message of `kind` from the server, acting on whatever comes before it."""
         while not isinstance(message := self._handle(await self._server().receive()), kind):
@@ -301,10 +350,16 @@ class DecentralizedPeer:
         return message
 
     def _handle(self, frame: bytes) -> Message:
+        return self._act(self._decode(frame)[0])
+
+    def _decode(self, frame: bytes) -> tuple[Message, bytes]:
         try:
-            message, _ = decode_message(frame)
+            return decode_message(frame)
         except ProtocolError as e:
             raise Refused(f"the server sent something unreadable: {e}") from None
+
+    def _act(self, message: Message) -> Message:
+        """Act on the news and errors the server sends whatever the phase."""
         if isinstance(message, RoundInfo):
             self._report(participants=message.participants, min_participants=message.min_participants)
         elif isinstance(message, Error):

@@ -4,7 +4,9 @@ The server only introduces peers: a peer joins (messages.Join), trains, says it 
 the server sends each member of the round its RoundPeers; peers open WebRTC data channels to their neighbours
 through Signal messages the server relays; they exchange PeerModel frames over those channels, never through the
 server; each tells the server whose models it Received, and the server answers with RoundFinal, the members every
-survivor holds, which every peer then averages in the same order. Nothing the server handles carries a weight.
+survivor holds, which every peer then averages in the same order. Secure rounds swap PeerKeys, PeerShares and
+masked inputs (MaskedModel on a mesh, MaskedSum on a ring) instead, and, once decided, OpenedShares (see
+py_shared/decentralized/secure_exchange.py). Nothing the server handles carries a weight.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ class IceServer:
 
 @dataclass(frozen=True, kw_only=True)
 class PeerWelcome:
-    """Server: a peer is admitted to a decentralized task; `round` is the one it trains for next."""
+    """Server: a peer is admitted to a decentralized task; `round` is the one it trains for next. With
+    `initial_model`, a GlobalModel follows: the task's seeded initial weights, for every peer to start from."""
 
     kind: Literal["peer_welcome"] = "peer_welcome"
     peer_id: str
@@ -46,6 +49,7 @@ class PeerWelcome:
     participants: int
     min_participants: int
     ice_servers: tuple[IceServer, ...] = ()
+    initial_model: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -55,6 +59,7 @@ class Ready:
     kind: Literal["ready"] = "ready"
     round: int
     samples: int
+    has_model: bool = True  # False: this peer lacks the round's common model, so it can only listen
 
     def problems(self) -> Iterator[str]:
         return round_and_samples_problems(self.round, self.samples)
@@ -69,6 +74,7 @@ class RoundPeers:
     round: int
     members: tuple[str, ...]
     neighbours: tuple[str, ...]
+    weight_base: int = 0  # the most samples of a member: secure rounds weigh each input by samples / weight_base
 
 
 SignalKind = Literal["offer", "answer", "candidate"]
@@ -152,5 +158,70 @@ class RingModel:
         yield from _ids_problems("contributors", self.contributors)
 
 
-PeerMessage = PeerWelcome | Ready | RoundPeers | Signal | Received | RoundFinal | PeerModel | PartialSum | RingModel
-PEER_PAYLOAD = ("peer_model", "partial_sum", "ring_model")
+@dataclass(frozen=True, kw_only=True)
+class PeerKeys:
+    """Peer to peer, secure rounds: my public keys and seed commitment (payload: secure.records.pack_keys), my
+    samples, and the fingerprint of the model I start the round from (masked inputs are changes to it)."""
+
+    kind: Literal["peer_keys"] = "peer_keys"
+    round: int
+    samples: int
+    start: str
+
+    def problems(self) -> Iterator[str]:
+        yield from round_and_samples_problems(self.round, self.samples)
+        if len(self.start) > PEER_ID_CHARS:
+            yield f"start: a fingerprint of at most {PEER_ID_CHARS} characters"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PeerShares:
+    """Peer to peer, secure rounds: my key shares for you, encrypted (payload: one secure.records sealed record)."""
+
+    kind: Literal["peer_shares"] = "peer_shares"
+    round: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class MaskedModel:
+    """Peer to peer, secure mesh: my masked input (payload: uint32 words) and the members I masked it with."""
+
+    kind: Literal["masked_model"] = "masked_model"
+    round: int
+    masked_with: tuple[str, ...]
+
+    def problems(self) -> Iterator[str]:
+        yield from _ids_problems("masked_with", self.masked_with)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MaskedSum:
+    """Peer to peer, secure ring: the sum of `contributors`' masked inputs (payload: uint32 words)."""
+
+    kind: Literal["masked_sum"] = "masked_sum"
+    round: int
+    contributors: tuple[str, ...]
+
+    def problems(self) -> Iterator[str]:
+        yield from _ids_problems("contributors", self.contributors)
+
+
+@dataclass(frozen=True, kw_only=True)
+class OpenedShares:
+    """Peer to peer, secure rounds, once the server named the `included` members: my shares that unmask their
+    sum (payload: secure.records opened records)."""
+
+    kind: Literal["opened_shares"] = "opened_shares"
+    round: int
+    included: tuple[str, ...]
+
+    def problems(self) -> Iterator[str]:
+        yield from _ids_problems("included", self.included)
+
+
+PeerMessage = (
+    PeerWelcome | Ready | RoundPeers | Signal | Received | RoundFinal | PeerModel | PartialSum | RingModel
+    | PeerKeys | PeerShares | MaskedModel | MaskedSum | OpenedShares
+)  # fmt: skip
+PEER_PAYLOAD = ("peer_model", "partial_sum", "ring_model", "peer_keys", "peer_shares", "masked_model", "masked_sum",
+                "opened_shares")  # fmt: skip

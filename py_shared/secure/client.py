@@ -43,8 +43,11 @@ class SecAggClient:
         threshold_fraction: float,
         prepare_input: PrepareInput,
         purpose: str = "update",
+        degree: int | None = None,
     ) -> None:
         self.crypto, self.task_id, self.round, self.purpose = crypto, task_id, round_, purpose
+        # peers know their mask graph's degree; a server's client takes it from how many neighbours it is given
+        self.degree = degree
         self.threshold_fraction, self.prepare_input = threshold_fraction, prepare_input
         self.cipher_private = crypto.random_bytes(KEY_BYTES)
         self.mask_private = crypto.random_bytes(KEY_BYTES)
@@ -78,7 +81,7 @@ class SecAggClient:
             raise SecureRoundError("the key list repeats an index or lists this participant as its own neighbour")
         if len({p.mask_public for p in peers}) != len(peers) or len({p.cipher_public for p in peers}) != len(peers):
             raise SecureRoundError("the key list repeats a public key")
-        expected = threshold(self.threshold_fraction, len(peers))
+        expected = threshold(self.threshold_fraction, len(peers) if self.degree is None else self.degree)
         if message.threshold != expected:
             raise SecureRoundError(f"the server asks for threshold {message.threshold}; this task's is {expected}")
         self.key_list, self.peers = message, {p.index: p for p in peers}

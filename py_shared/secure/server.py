@@ -19,11 +19,10 @@ from tinygrad import Tensor
 
 from py_shared.protocol.messages import ProtocolError
 from py_shared.protocol.secure_messages import ForwardedShares, KeyList, UnmaskRequest
-from py_shared.secure import fixed_point, masks, records
-from py_shared.secure.crypto import KEY_BYTES, Crypto
+from py_shared.secure import fixed_point, masks, records, unmask
+from py_shared.secure.crypto import Crypto
 from py_shared.secure.graph import mask_graph, threshold
 from py_shared.secure.records import OpenedShare, PeerKey, SealedShares
-from py_shared.secure.shamir import ShareError, combine_shares
 
 Phase = Literal["advertise", "share", "mask", "unmask", "done"]
 
@@ -199,30 +198,14 @@ class SecAggServer:
             raise ProtocolError("bad_message", "an opened share is listed twice")
         self.opened[pid] = opened
 
-    async def _genuine(self, owner: Member, secret: int, value: bytes) -> bool:
-        """Whether a rebuilt secret is the owner's: its seed's commitment, or its mask key's public key."""
-        if secret == records.SECRET_SEED:
-            return records.seed_commitment(value) == owner.commitment
-        return await self.crypto.x25519_public(value) == owner.keys.mask_public
-
-    async def _rebuild(self, owner: Member, secret: int) -> bytes:
-        """A secret from the opened shares. A wrong share is found by leaving shares out until the rebuilt
-        secret matches what its owner committed to, so one liar cannot spoil the round."""
-        shares = {
+    def _shares(self, owner: int, secret: int) -> dict[int, bytes]:
+        """The opened shares of one secret, by responder."""
+        return {
             self.members[pid].index: r.share
             for pid, rs in self.opened.items()
             for r in rs
-            if r.owner == owner.index and r.secret == secret
+            if r.owner == owner and r.secret == secret
         }
-        subsets = [shares, *({x: y for x, y in shares.items() if x != out} for out in sorted(shares))]
-        for subset in subsets:
-            try:
-                value = combine_shares(subset, self.threshold, KEY_BYTES)
-            except ShareError:
-                continue
-            if await self._genuine(owner, secret, value):
-                return value
-        raise AttemptFailed(f"participant {owner.index}'s secret cannot be rebuilt from {len(shares)} shares")
 
     async def finish(self) -> Tensor:
         """The sum of the survivors' encoded inputs (uint32): their self masks and the dropouts' pair masks
@@ -232,16 +215,19 @@ class SecAggServer:
         self._enough(
             {m.index for m in self.survivors + self.dropped}, {self.members[p].index for p in self.opened}, "answered"
         )
-        total = masks.MaskSum(self.total)
-        for m in self.survivors:
-            seed = await self._rebuild(m, records.SECRET_SEED)
-            total.subtract(await masks.self_mask(self.crypto, seed, self.context, self.size))
-        for d in self.dropped:
-            private = await self._rebuild(d, records.SECRET_MASK_KEY)
-            for m in self.survivors:
-                if m.index in self.graph[d.index]:
-                    mask = await masks.pair_mask(self.crypto, private, m.keys.mask_public, self.context, self.size)
-                    # m added the mask when its index was lower: take back exactly what it did
-                    (total.subtract if m.index < d.index else total.add)(mask)
+        owners = {m.index: unmask.Owner(m.index, m.keys.mask_public, m.commitment) for m in self.members.values()}
+        try:
+            total = await unmask.remove_masks(
+                self.crypto,
+                self.context,
+                self.total,
+                [owners[m.index] for m in self.survivors],
+                [owners[d.index] for d in self.dropped],
+                lambda d, m: m in self.graph[d],
+                self._shares,
+                self.threshold,
+            )
+        except unmask.SecretLost as e:
+            raise AttemptFailed(str(e)) from None
         self.phase = "done"
-        return total.result()
+        return total

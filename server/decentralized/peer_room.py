@@ -10,8 +10,11 @@ other's models (common_models), on a ring those that the one average which went 
 (RoundFinal) and ends the round with the same model. Gossiping, every member that reported is included and each
 averages the included models it holds: the models agree only after several rounds.
 A peer that joins after round 0 has no current model: it is a listener for its first exchange (it receives the
-members' models and sends none) and becomes a member once it held every included model of a round. Should every
-peer holding the common model leave, the models of those still there are averaged into a new one.
+members' models and sends none) and becomes a member once it held every included model of a round; a peer whose
+Ready says it lacks the model listens again. Secure rounds: every member learns the weight base (the most samples
+of a member), a secure ring's members are linked to every member (for keys and shares; the sums still go round),
+a mesh includes nothing below the sharing threshold, and listeners get the round's model after the decision.
+Should every peer holding the common model leave, the models of those still there are averaged into a new one.
 """
 
 from __future__ import annotations
@@ -21,9 +24,9 @@ import logging
 import random
 from dataclasses import dataclass, field
 
-from py_shared.protocol.messages import Message, ProtocolError, RoundInfo, encode_message
+from py_shared.protocol.messages import GlobalModel, Message, ProtocolError, RoundInfo, encode_message
 from py_shared.protocol.peer_messages import IceServer, PeerWelcome, Ready, Received, RoundFinal, RoundPeers, Signal
-from py_shared.secure.graph import mask_graph, suggested_degree
+from py_shared.secure.graph import mask_graph, suggested_degree, threshold
 from py_shared.task import TaskDefinition, Topology
 from server.federation.room import Participant
 
@@ -40,15 +43,18 @@ class Exchange:
     topology: Topology
     members: tuple[str, ...]
     listeners: tuple[str, ...]
+    secure: bool = False
+    min_included: int = 1  # secure: below the sharing threshold, the included members' shares rebuild nothing
     graph: dict[str, frozenset[str]] = field(default_factory=dict)  # gossip: this round's members' neighbours
     reports: dict[str, frozenset[str]] = field(default_factory=dict)
     timer: asyncio.TimerHandle | None = None
 
     def neighbours(self, peer: str) -> tuple[str, ...]:
         """Mesh: a member is linked to every other member and every listener, a listener to every member.
-        Ring: a member to the members before and after it; the last one also to every listener. Gossip: a member
+        Ring: a member to the members before and after it (secure: to every member, for the key material), the
+        last one also to every listener. Gossip: a member
         to its neighbours in this round's graph and to every listener, a listener to every member."""
-        if self.topology == "ring":
+        if self.topology == "ring" and not (self.secure and peer in self.members):
             return self._ring_neighbours(peer)
         if peer in self.listeners:
             return self.members
@@ -76,11 +82,15 @@ class Exchange:
             return tuple(p for p in self.members if p in next(iter(held))) if len(held) == 1 else ()
         if self.topology == "gossip":
             return tuple(p for p in self.members if p in reports)  # each averages what it has of these
-        return common_models(self.members, reports)
+        included = common_models(self.members, reports)
+        return included if len(included) >= min(self.min_included, len(self.members)) else ()
 
-    def holds_the_model(self, report: frozenset[str], included: tuple[str, ...]) -> bool:
+    def holds_the_model(self, peer: str, report: frozenset[str], included: tuple[str, ...]) -> bool:
         """Whether a peer that reported `report` ends the round with the round's model (or, gossiping, with an
-        average of some included models)."""
+        average of some included models). A secure round's listeners get it after the decision: each says in its
+        next Ready whether it did."""
+        if self.secure and peer in self.listeners:
+            return bool(included)
         return bool(report & set(included)) if self.topology == "gossip" else set(included) <= report
 
 
@@ -104,8 +114,11 @@ def common_models(members: tuple[str, ...], reports: dict[str, frozenset[str]]) 
 class PeerRoom:
     """The signaling and pacing state of one decentralized task; every method runs on the server's event loop."""
 
-    def __init__(self, task: TaskDefinition, ice_servers: tuple[IceServer, ...] = ()) -> None:
+    def __init__(self, task: TaskDefinition, ice_servers: tuple[IceServer, ...] = (), initial: bytes = b"") -> None:
         self.task, self.ice_servers = task, ice_servers
+        # the task's seeded initial model, drawn once here: peers on different devices draw it with different
+        # rounding, and a secure round needs one common start to the bit
+        self.initial = initial
         self.participants: dict[str, Participant] = {}
         self.synced: set[str] = set()  # peers holding the current model (everyone, before round 0 ends)
         self.round = 0
@@ -137,13 +150,17 @@ class PeerRoom:
     async def join(self, participant: Participant) -> None:
         """Admit a peer: its id, the round it trains for next, and the ICE servers to reach the others."""
         self.participants[participant.id] = participant
-        if self.round == 0 and self.exchange is None:
+        first = self.round == 0 and self.exchange is None
+        if first:
             self.synced.add(participant.id)  # everyone starts from the task's seeded initial model
         n = len(self.participants)
         log.info("task %s: peer %s (%s) joined (%d peers)", self.task.id, participant.id, participant.name, n)
         welcome = PeerWelcome(peer_id=participant.id, round=self.round, participants=n,
-                              min_participants=self.task.min_participants, ice_servers=self.ice_servers)  # fmt: skip
+                              min_participants=self.task.min_participants, ice_servers=self.ice_servers,
+                              initial_model=first and bool(self.initial))  # fmt: skip
         participant.send(encode_message(welcome))
+        if welcome.initial_model:
+            participant.send(encode_message(GlobalModel(round=0), self.initial))
         self._news()
 
     async def leave(self, participant_id: str) -> None:
@@ -175,6 +192,8 @@ class PeerRoom:
             busy = " and its exchange is under way" if self.exchange is not None else ""
             raise ProtocolError("stale_round", f"ready for round {message.round}; the round is {self.round}{busy}")
         self.ready[peer] = message.samples
+        if not message.has_model:
+            self.synced.discard(peer)  # it missed the last round's model (a secure round's unmasking, say)
         self._maybe_start()
         self._news()
 
@@ -204,8 +223,10 @@ class PeerRoom:
         if self.pacing is not None:
             self.pacing.cancel()
             self.pacing = None
-        settings = self.task.decentralized
-        exchange = Exchange(self.round, settings.topology, members, listeners)
+        settings, task = self.task.decentralized, self.task
+        exchange = Exchange(self.round, settings.topology, members, listeners, task.secure_aggregation)
+        if task.secure_aggregation and task.secure.graph == "complete":
+            exchange.min_included = threshold(task.secure.threshold, len(members) - 1)
         if settings.topology == "gossip":
             order = list(members)
             random.shuffle(order)  # a new graph every round mixes faster than any fixed one
@@ -214,10 +235,12 @@ class PeerRoom:
         timeout = self.task.decentralized.exchange_timeout_s + REPORT_GRACE_S
         exchange.timer = asyncio.get_running_loop().call_later(timeout, self._exchange_timeout, self.round)
         self.exchange = exchange
+        weight_base = max(self.ready[p] for p in members)
         log.info("task %s: round %d exchange: %d members, %d listeners", self.task.id, self.round, len(members),
                  len(listeners))  # fmt: skip
         for peer in (*members, *listeners):
-            self._tell(peer, RoundPeers(round=self.round, members=members, neighbours=exchange.neighbours(peer)))
+            self._tell(peer, RoundPeers(round=self.round, members=members, neighbours=exchange.neighbours(peer),
+                                        weight_base=weight_base))  # fmt: skip
 
     def _relay(self, sender: str, message: Signal) -> None:
         exchange = self.exchange
@@ -268,7 +291,7 @@ class PeerRoom:
         for p in (*exchange.members, *exchange.listeners):
             if (report := exchange.reports.get(p)) is not None and p in self.participants:
                 self._tell(p, final)  # with nothing included, each goes back to the model it started the round from
-                if exchange.holds_the_model(report, included):
+                if exchange.holds_the_model(p, report, included):
                     synced.add(p)
         if included:
             # who did not report, or lacks an included model, no longer holds the common model: it listens next

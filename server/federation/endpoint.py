@@ -17,7 +17,9 @@ import asyncio
 import hmac
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -41,6 +43,8 @@ from server.federation.outbox import Outbox
 from server.federation.room import Participant, Room, TaskRoom
 from server.store import Store
 from server.task_catalog import Catalog
+
+R = TypeVar("R")
 
 log = logging.getLogger("pydisco.federation")
 
@@ -72,7 +76,7 @@ class Federation:
     def __init__(self, catalog: Catalog, store: Store, limits: Limits) -> None:
         self.catalog, self.store, self.limits = catalog, store, limits
         self.rooms: dict[str, asyncio.Future[TaskRoom]] = {}
-        self.peer_rooms: dict[str, PeerRoom] = {}
+        self.peer_rooms: dict[str, asyncio.Future[PeerRoom]] = {}
         self.connections: dict[str, int] = {}
         self.builder = ModelBuilder()
         self.large_sends: asyncio.Semaphore | None = None
@@ -80,13 +84,7 @@ class Federation:
     async def room(self, task_id: str) -> TaskRoom:
         """The federated task's room, created (and resumed from the store) on first use; concurrent callers share
         one."""
-        if task_id not in self.rooms:
-            self.rooms[task_id] = asyncio.ensure_future(self._create_room(task_id))
-        try:
-            return await asyncio.shield(self.rooms[task_id])
-        except Exception:
-            self.rooms.pop(task_id, None)  # the next connection tries again
-            raise
+        return await _shared(self.rooms, task_id, lambda: self._create_room(task_id))
 
     async def _create_room(self, task_id: str) -> TaskRoom:
         task = self.catalog.tasks[task_id]
@@ -146,9 +144,11 @@ class Federation:
     async def _room_for(self, task: TaskDefinition) -> Room:
         if task.scheme == "federated":
             return await self.room(task.id)
-        if task.id not in self.peer_rooms:
-            self.peer_rooms[task.id] = PeerRoom(task, self.limits.ice_servers)
-        return self.peer_rooms[task.id]
+        return await _shared(self.peer_rooms, task.id, lambda: self._create_peer_room(task))
+
+    async def _create_peer_room(self, task: TaskDefinition) -> PeerRoom:
+        _, initial = await self.builder.build(task)
+        return PeerRoom(task, self.limits.ice_servers, initial)
 
     async def _serve(self, websocket: WebSocket, task_id: str, address: str, scheme: Scheme) -> None:
         task = self.catalog.tasks.get(task_id)
@@ -262,3 +262,15 @@ async def _fatal(websocket: WebSocket, code: ErrorCode, text: str, close_code: i
         await websocket.close(close_code)
     except Exception:  # the client may already be gone; there is nobody left to tell
         pass
+
+
+async def _shared(rooms: dict[str, asyncio.Future[R]], task_id: str, create: Callable[[], Awaitable[R]]) -> R:
+    """The task's room, created on first use; concurrent callers share one, and a failed creation is retried by
+    the next caller."""
+    if task_id not in rooms:
+        rooms[task_id] = asyncio.ensure_future(create())
+    try:
+        return await asyncio.shield(rooms[task_id])
+    except Exception:
+        rooms.pop(task_id, None)
+        raise

@@ -1,6 +1,7 @@
 """Decentralized learning end to end: three headless-Chromium pages (WebRTC from the page's main thread, training
 on WebGPU in its worker) and one CPython peer on aiortc train a decentralized MNIST task on non-IID splits through
-a real signaling server, over a full mesh and then over a ring. After every round every peer holds the same model
+a real signaling server with secure aggregation (each peer's change leaves it only masked; the peers unmask only
+the sum), over a full mesh and then over a ring. After every round every peer holds the same model
 (its fingerprint, a digest of the model's bytes, is the same on every peer), and that model beats every peer's
 local-only model on a common held-out set. The same pages then see one of them closed in the middle of training:
 the others are left to finish without it."""
@@ -42,12 +43,17 @@ PAGES = 3
 
 
 def decentralized_mnist(
-    task_id: str, topology: Topology, rounds: int = ROUNDS, peers: int = PAGES + 1, timeout_s: float = 60
+    task_id: str,
+    topology: Topology,
+    rounds: int = ROUNDS,
+    peers: int = PAGES + 1,
+    timeout_s: float = 60,
+    secure: bool = False,
 ) -> TaskDefinition:
     base = read_task("mnist")
     training = replace(base.training, epochs=rounds, round_duration=1, round_unit="epochs", validation_fraction=0.1)
     return replace(base, id=task_id, title=f"MNIST {task_id}", scheme="decentralized", min_participants=peers,
-                   training=training,
+                   training=training, secure_aggregation=secure,
                    decentralized=Decentralized(topology=topology, exchange_timeout_s=timeout_s))  # fmt: skip
 
 
@@ -67,7 +73,7 @@ TOPOLOGIES: tuple[Topology, ...] = ("mesh", "ring")
 def pages(server_url: str, split: Split) -> Iterator[list[webdriver.Chrome]]:
     """The pages, loaded once the tasks exist (a page lists the server's tasks when it starts)."""
     for topology in TOPOLOGIES:
-        create_task(server_url, decentralized_mnist(f"mnist-{topology}", topology))
+        create_task(server_url, decentralized_mnist(f"mnist-{topology}", topology, secure=True))
     create_task(server_url, DROP_TASK)
     with contextlib.ExitStack() as stack:
         opened = []
@@ -168,7 +174,11 @@ def train_together(
     model = build_model(task)
     load_safetensors(model, cli.model.read_bytes())
     assert fingerprint(vector_to_bytes(get_vector(model))) == at_cli[rounds]
-    link_words = "model exchanged" if task.decentralized.topology == "mesh" else "average"
+    mesh = task.decentralized.topology == "mesh"
+    link_words = "model exchanged" if mesh else "average"
+    if task.secure_aggregation:
+        link_words = "masked input exchanged" if mesh else "masked sum"
+        assert any("secure aggregation: the sum of 4 of 4 peers' models" in w for w in words), words
     assert any(link_words in w for w in words), words  # each connection's state, in words, on the pages
     return model_accuracy(task, model, split.test)
 
@@ -191,7 +201,7 @@ def local_only(split: Split) -> list[float]:
 
 
 @pytest.mark.parametrize("topology", TOPOLOGIES)
-def test_three_pages_and_a_cpython_peer_hold_one_model_that_beats_their_local_models(
+def test_three_pages_and_a_cpython_peer_aggregating_securely_hold_one_model_that_beats_their_local_models(
     server_url: str,
     pages: list[webdriver.Chrome],
     split: Split,
@@ -199,7 +209,7 @@ def test_three_pages_and_a_cpython_peer_hold_one_model_that_beats_their_local_mo
     topology: Topology,
     tmp_path: Path,
 ) -> None:
-    task = decentralized_mnist(f"mnist-{topology}", topology)
+    task = decentralized_mnist(f"mnist-{topology}", topology, secure=True)
     together = train_together(server_url, pages, task, split, tmp_path)
     print(f"{topology}: together {together:.3f}, local-only {', '.join(f'{a:.3f}' for a in local_only)}")
     assert all(together > alone for alone in local_only)

@@ -11,6 +11,7 @@ from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from py_cpython.crypto import CPythonCrypto
 from py_shared.decentralized.average import weighted_average
 from py_shared.decentralized.peer import DecentralizedPeer, fingerprint
 from py_shared.federated.client import Status
@@ -19,7 +20,8 @@ from py_shared.protocol.messages import Error, Join, Leave, ProtocolError, decod
 from py_shared.protocol.peer_link import SendSignal
 from py_shared.protocol.peer_messages import IceServer
 from py_shared.protocol.transport import ConnectionClosed, QueuedTransport
-from py_shared.task import Decentralized, ImageData, MLPModel, TaskDefinition
+from py_shared.secure.precision import fixed_point_for
+from py_shared.task import Decentralized, ImageData, MLPModel, SecureAggregation, TaskDefinition
 from py_shared.training.trainer import TrainingCancelled
 from py_shared.weights import get_vector, set_vector, vector_to_bytes
 from server.decentralized.peer_room import PeerRoom
@@ -116,7 +118,7 @@ async def peers_run_a_round(network: Network, names: str = "abc", task: TaskDefi
     peers = []
     for name in names:
         peer = DecentralizedPeer(task, build_model(task), 10, lambda n=name: _ready(server_connection(room, n)),
-                                 network.opener(name))  # type: ignore[arg-type]  # fmt: skip
+                                 network.opener(name), crypto=CPythonCrypto())  # type: ignore[arg-type]  # fmt: skip
         await peer.start()
         peers.append(peer)
     for i, peer in enumerate(peers):
@@ -157,6 +159,15 @@ def test_a_neighbour_sending_something_else_than_its_model_is_left_out() -> None
         return encode_message(Leave())
 
     models = asyncio.run(peers_run_a_round(Network({"b": not_a_model})))
+    assert models["a"] == models["c"] == weighted_average([(trained(0), 10), (trained(2), 10)])
+
+
+def test_a_neighbour_sending_a_model_of_the_wrong_length_is_left_out() -> None:
+    def longer(frame: bytes) -> bytes:
+        message, payload = decode_message(frame)
+        return encode_message(message, payload + b"\0\0\0\0")
+
+    models = asyncio.run(peers_run_a_round(Network({"b": longer})))
     assert models["a"] == models["c"] == weighted_average([(trained(0), 10), (trained(2), 10)])
 
 
@@ -241,3 +252,84 @@ def test_a_peer_waiting_for_the_others_can_be_cancelled() -> None:
         return "not cancelled"
 
     assert asyncio.run(scenario()) == "left the peers"
+
+
+SECURE = replace(TASK, secure_aggregation=True, secure=SecureAggregation(clip_value=8.0, phase_timeout_s=1.0))
+SECURE_RING = replace(SECURE, min_participants=5, decentralized=RING.decentralized)
+
+
+def mean_change(members: Sequence[int]) -> array[float]:
+    """The model every peer should end a secure round with: the start plus the mean of the included changes."""
+    start = array("f", vector_to_bytes(get_vector(build_model(TASK))))
+    shift = sum(i + 1 for i in members) / len(members)
+    return array("f", (x + shift for x in start))
+
+
+def close_to(model: bytes, expected: array[float]) -> bool:
+    codec = fixed_point_for(SECURE.secure.clip_value, SECURE.secure.max_participants)
+    bound = 5 * codec.max_error(1) + 1e-5  # each change rounded once; the division and the float32 result
+    return all(abs(a - b) <= bound for a, b in zip(array("f", model), expected, strict=True))
+
+
+def of_kind(kind: str, change: Tamper) -> Tamper:
+    return lambda frame: change(frame) if decode_message(frame)[0].kind == kind else frame
+
+
+def test_secure_peers_end_with_one_model_the_mean_change_and_no_model_travels_in_clear() -> None:
+    network = Network()
+    frames: list[bytes] = []
+    network.tamper = {p: (lambda f: frames.append(f) or f) for p in "abc"}  # type: ignore[func-returns-value]
+    models = asyncio.run(peers_run_a_round(network, "abc", SECURE))
+    assert len(set(models.values())) == 1
+    assert close_to(models["a"], mean_change([0, 1, 2]))
+    kinds = {decode_message(f)[0].kind for f in frames}
+    assert kinds == {"peer_keys", "peer_shares", "masked_model", "opened_shares"}
+    for i in range(3):  # neither a model nor its change is in any frame
+        change = vector_to_bytes(get_vector(build_model(TASK)) * 0 + float(i + 1))
+        assert not any(trained(i)[:64] in f or change[:64] in f for f in frames)
+
+
+def test_a_secure_member_whose_masked_input_is_lost_is_unmasked_out_of_the_sum() -> None:
+    # c shared its keys, then its masked input never arrives: a and b open c's mask key instead of its seed
+    models = asyncio.run(peers_run_a_round(Network({"c": of_kind("masked_model", garbled)}), "abc", SECURE))
+    assert models["a"] == models["b"] and close_to(models["a"], mean_change([0, 1]))
+    assert models["c"] != models["a"]  # it lacks the round's model: it listens next round
+
+
+def test_a_secure_member_that_drops_before_opening_its_shares_is_still_summed() -> None:
+    # the threshold is 2 of 3: a and b rebuild c's seed without c's own share
+    models = asyncio.run(peers_run_a_round(Network({"c": of_kind("opened_shares", garbled)}), "abc", SECURE))
+    assert models["a"] == models["b"] and close_to(models["a"], mean_change([0, 1, 2]))
+
+
+def test_a_secure_ring_sums_masked_inputs_with_two_vectors_a_member() -> None:
+    network = Network()
+    models = asyncio.run(peers_run_a_round(network, "abcde", SECURE_RING))
+    assert len(set(models.values())) == 1 and close_to(models["a"], mean_change(range(5)))
+    model_bytes = len(trained(0))
+    for peer, sent in network.sent.items():  # two uint32 vectors, plus keys and shares
+        assert sent < 2 * model_bytes + 16 * 1024, (peer, sent / model_bytes)
+
+
+def test_a_secure_ring_broken_midway_includes_nothing() -> None:
+    start = vector_to_bytes(get_vector(build_model(RING)))
+    models = asyncio.run(peers_run_a_round(Network({"c": of_kind("masked_sum", garbled)}), "abcde", SECURE_RING))
+    assert set(models.values()) == {start}
+
+
+def test_a_peer_starts_from_the_server_s_initial_model_and_keeps_its_own_when_it_joins_again() -> None:
+    async def scenario() -> tuple[bytes, bytes, bytes]:
+        initial = vector_to_bytes(get_vector(build_model(TASK)))
+        room = PeerRoom(TASK, initial=initial)
+        peer = DecentralizedPeer(TASK, build_model(TASK), 10, lambda: _ready(server_connection(room, "a")),
+                                 Network().opener("a"))  # type: ignore[arg-type]  # fmt: skip
+        set_vector(peer.model, get_vector(peer.model) + 1e-3)  # another device rounds its draw differently
+        await peer.start()
+        first = vector_to_bytes(get_vector(peer.model))
+        set_vector(peer.model, get_vector(peer.model) + 1.0)  # it trained; then the server restarts
+        room = PeerRoom(TASK, initial=initial)
+        await peer.start()
+        return initial, first, vector_to_bytes(get_vector(peer.model))
+
+    initial, first, again = asyncio.run(scenario())
+    assert first == initial and again != initial

@@ -161,6 +161,15 @@ def test_decentralized_settings_out_of_range_are_refused() -> None:
     assert problems_of(peers | {"decentralized": {"exchange_timeout_s": 0.5}}) == [
         "task.decentralized.exchange_timeout_s: must be between 1 and 3600"
     ]
+    secure = peers | {"secure_aggregation": True}
+    assert task_from_json(secure | {"decentralized": {"topology": "ring"}}).secure_aggregation
+    assert problems_of(secure | {"decentralized": {"topology": "gossip"}}) == [
+        "task.secure_aggregation: gossiping peers each average their own neighbours' models, with no one sum to "
+        "hide them in: use the mesh or ring topology"
+    ]
+    assert problems_of(peers | {"privacy": {"clip_norm": 1.0}}) == [
+        "task.privacy: differential privacy between peers is not built yet: leave clip_norm and noise at 0"
+    ]
 
 
 def test_tabular_encoding_width() -> None:

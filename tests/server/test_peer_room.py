@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from py_shared.protocol.messages import Message, ProtocolError, decode_message
+from py_shared.protocol.messages import GlobalModel, Message, ProtocolError, decode_message
 from py_shared.protocol.peer_messages import PeerWelcome, Ready, Received, RoundFinal, RoundPeers, Signal
 from py_shared.task import Decentralized, Federation, ImageData, MLPModel, TaskDefinition
 from server.decentralized import peer_room
@@ -65,7 +65,7 @@ def test_once_everyone_is_ready_each_hears_the_members_and_its_neighbours() -> N
         for peer in "abc":
             peers = inbox[peer].last(RoundPeers)
             assert peers == RoundPeers(
-                round=0, members=("a", "b", "c"), neighbours=tuple(p for p in "abc" if p != peer)
+                round=0, members=("a", "b", "c"), neighbours=tuple(p for p in "abc" if p != peer), weight_base=5
             )
 
     asyncio.run(scenario())
@@ -144,8 +144,9 @@ def test_a_peer_joining_after_round_0_listens_first_then_takes_part() -> None:
         assert inbox["n"].last(PeerWelcome).round == 1  # type: ignore[attr-defined]
         for p in "abn":
             await room.handle(p, Ready(round=1, samples=1), b"")
-        assert inbox["n"].last(RoundPeers) == RoundPeers(round=1, members=("a", "b"), neighbours=("a", "b"))
-        assert inbox["a"].last(RoundPeers) == RoundPeers(round=1, members=("a", "b"), neighbours=("b", "n"))
+        peers = RoundPeers(round=1, members=("a", "b"), neighbours=("a", "b"), weight_base=1)
+        assert inbox["n"].last(RoundPeers) == peers
+        assert inbox["a"].last(RoundPeers) == replace(peers, neighbours=("b", "n"))
         with pytest.raises(ProtocolError, match="not members"):
             await room.handle("a", Received(round=1, peers=("a", "n")), b"")
         for p in "abn":
@@ -165,7 +166,7 @@ def test_with_a_deadline_the_exchange_starts_without_a_straggler() -> None:
         await room.handle("b", Ready(round=0, samples=1), b"")
         assert inbox["a"].count(RoundPeers) == 0
         await asyncio.sleep(0.5)
-        assert inbox["a"].last(RoundPeers) == RoundPeers(round=0, members=("a", "b"), neighbours=("b",))
+        assert inbox["a"].last(RoundPeers) == RoundPeers(round=0, members=("a", "b"), neighbours=("b",), weight_base=1)
         assert inbox["slow"].count(RoundPeers) == 0
         with pytest.raises(ProtocolError, match="under way"):
             await room.handle("slow", Ready(round=0, samples=1), b"")
@@ -199,7 +200,7 @@ def test_when_everyone_holding_the_model_has_left_those_remaining_take_part() ->
             await room.leave(p)
         for p in "mn":
             await room.handle(p, Ready(round=1, samples=1), b"")
-        assert inbox["m"].last(RoundPeers) == RoundPeers(round=1, members=("m", "n"), neighbours=("n",))
+        assert inbox["m"].last(RoundPeers) == RoundPeers(round=1, members=("m", "n"), neighbours=("n",), weight_base=1)
 
     asyncio.run(scenario())
 
@@ -262,5 +263,73 @@ def test_gossip_draws_a_regular_graph_each_round_and_includes_every_reporter() -
         await room.leave("h")  # gone before reporting
         assert inbox["a"].last(RoundFinal) == RoundFinal(round=0, included=tuple(names[:-1]))
         assert room.synced == set(names[:-1])
+
+    asyncio.run(scenario())
+
+
+SECURE = replace(TASK, secure_aggregation=True, min_participants=4)
+
+
+async def round_0(room: PeerRoom, peers: str, samples: tuple[int, ...] = ()) -> dict[str, Inbox]:
+    inbox = await joined(room, *peers)
+    for i, p in enumerate(peers):
+        await room.handle(p, Ready(round=0, samples=samples[i] if samples else 1), b"")
+    return inbox
+
+
+def test_a_secure_round_tells_the_weight_base_and_links_a_secure_ring_s_members_to_all() -> None:
+    async def scenario() -> None:
+        room = PeerRoom(replace(SECURE, decentralized=Decentralized(topology="ring")))
+        inbox = await round_0(room, "abcd", (5, 9, 2, 7))
+        peers = inbox["a"].last(RoundPeers)
+        assert peers == RoundPeers(round=0, members=tuple("abcd"), neighbours=tuple("bcd"), weight_base=9)
+
+    asyncio.run(scenario())
+
+
+def test_a_secure_mesh_includes_nothing_below_the_sharing_threshold() -> None:
+    async def scenario() -> None:
+        room = PeerRoom(SECURE)  # 4 members, threshold 2/3: 3 shares rebuild a secret
+        inbox = await round_0(room, "abcd")
+        for p in "ab":
+            await room.handle(p, Received(round=0, peers=("a", "b")), b"")
+        for p in "cd":
+            await room.handle(p, Received(round=0, peers=(p,)), b"")
+        assert inbox["a"].last(RoundFinal) == RoundFinal(round=0, included=())
+        assert common_models(tuple("abcd"), {p: frozenset("ab") for p in "ab"}) == ("a", "b")
+
+    asyncio.run(scenario())
+
+
+def test_a_peer_that_missed_the_round_s_model_listens_and_a_secure_listener_is_trusted_to_catch_up() -> None:
+    async def scenario() -> None:
+        room = PeerRoom(replace(SECURE, min_participants=3))
+        inbox = await round_0(room, "abc")
+        for p in "abc":
+            await room.handle(p, Received(round=0, peers=tuple("abc")), b"")
+        await room.handle("a", Ready(round=1, samples=1), b"")
+        await room.handle("b", Ready(round=1, samples=1), b"")
+        await room.handle("c", Ready(round=1, samples=1, has_model=False), b"")  # say its unmasking failed
+        assert inbox["c"].last(RoundPeers) == RoundPeers(round=1, members=("a", "b"), neighbours=("a", "b"),
+                                                         weight_base=1)  # fmt: skip
+        for p in "abc":
+            await room.handle(p, Received(round=1, peers=("a", "b") if p != "c" else ()), b"")
+        # a secure round's listener gets the model after the decision: the server counts on it
+        assert room.synced == {"a", "b", "c"}
+
+    asyncio.run(scenario())
+
+
+def test_peers_joining_before_the_first_exchange_get_the_task_s_initial_model_and_later_ones_do_not() -> None:
+    async def scenario() -> None:
+        room = PeerRoom(TASK, initial=b"\0" * 8)
+        inbox = await joined(room, "a", "b")
+        assert inbox["a"].last(PeerWelcome).initial_model  # type: ignore[attr-defined]
+        assert inbox["a"].last(GlobalModel) == GlobalModel(round=0)
+        for p in "ab":
+            await room.handle(p, Ready(round=0, samples=1), b"")
+        late = await joined(room, "c")  # round 0's exchange is under way: c listens, it gets no model here
+        assert not late["c"].last(PeerWelcome).initial_model  # type: ignore[attr-defined]
+        assert late["c"].count(GlobalModel) == 0
 
     asyncio.run(scenario())
