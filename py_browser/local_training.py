@@ -41,6 +41,9 @@ COLLABORATION_HINTS = {
     "data never leaves this device. Unticked, you train alone.",
 }
 MODEL_NAMES = {"mlp": "a multilayer perceptron", "cnn": "a convolutional network", "gpt": "a small GPT"}
+MAX_EPOCHS = 1000  # the epochs field's own max
+# what a run reads from: changing any of them mid-run would mix two tasks' data, results and weights
+RUN_INPUTS = ("task-select", "task-file", "data-files", "use-example", "epochs", "collaborate", "join-token")
 
 
 def describe(task: TaskDefinition) -> str:
@@ -62,6 +65,7 @@ class LocalTrainingPanel:
         self.cancel_token: CancelToken | None = None
         self.client: FederatedClient | DecentralizedPeer | None = None  # whom this run trains with, if anyone
         self.model_bytes: bytes | None = None
+        self.model_task = ""  # the id of the task the downloadable model was trained for
         self._running: set[asyncio.Future[None]] = set()
         self.runs = 0
         self._proxies = [
@@ -118,6 +122,7 @@ class LocalTrainingPanel:
         self.task = task
         self._set_example(None)
         _element("task-summary").textContent = summary
+        _element("task-summary").dataset.state = "error" if task is None and summary else ""
         details = _element("task-details")
         details.hidden = task is None or not task.description
         _element("task-description").textContent = task.description if task else ""
@@ -188,18 +193,30 @@ class LocalTrainingPanel:
             await self.client.cancel()  # it is waiting (for others, for the round): stop waiting
 
     def _chosen_epochs(self, task: TaskDefinition) -> TaskDefinition:
-        try:
-            epochs = int(_element("epochs").value)
-        except ValueError:
-            return task
-        return replace(task, training=replace(task.training, epochs=epochs)) if epochs >= 1 else task
+        """The task with the epochs typed in; raises ValueError unless they are a whole number in range."""
+        text = str(_element("epochs").value).strip()
+        if not text.isdigit() or not 1 <= int(text) <= MAX_EPOCHS:
+            raise ValueError(f"epochs must be a whole number from 1 to {MAX_EPOCHS}, not {text or 'nothing'}")
+        return replace(task, training=replace(task.training, epochs=int(text)))
+
+    def _lock(self, locked: bool) -> None:
+        """Hold the run's inputs while it trains (and the buttons that start and stop it)."""
+        for element_id in RUN_INPUTS:
+            _element(element_id).disabled = locked
+        _element("train-start").disabled = locked
+        _element("train-cancel").disabled = not locked
 
     async def on_start(self, event: Any) -> None:
         if self.task is None or self.cancel_token is not None:
             return
-        task, self.cancel_token = self._chosen_epochs(self.task), CancelToken()
-        for element_id, disabled in [("train-start", True), ("train-cancel", False)]:
-            _element(element_id).disabled = disabled
+        self.message("")
+        try:
+            task = self._chosen_epochs(self.task)
+        except ValueError as e:
+            self.result("error", f"Cannot train: {e}.")
+            return
+        self.cancel_token = CancelToken()
+        self._lock(True)
         _element("train-download").hidden = True
         _element("train-epochs").querySelector("tbody").replaceChildren()
         self.runs += 1
@@ -208,12 +225,14 @@ class LocalTrainingPanel:
         try:
             await self._train(task, self.cancel_token)
         except TrainingCancelled:
+            self.message("")
             self.result("cancelled", "Training was cancelled.")
         except (DataError, ValidationError, ValueError, Refused, ConnectionClosed) as e:
+            self.message("")  # what it was doing is over: the error says why
             self.result("error", f"Cannot train: {e}")
         finally:
             self.cancel_token, self.client = None, None
-            _element("train-cancel").disabled = True
+            self._lock(False)
             self._ready()
 
     async def _train(self, task: TaskDefinition, cancel: CancelToken) -> None:
@@ -270,7 +289,7 @@ class LocalTrainingPanel:
             finally:
                 await client.leave()
         last = history[-1]
-        self.model_bytes = model_to_safetensors(model, {"task": task.id})
+        self.model_bytes, self.model_task = model_to_safetensors(model, {"task": task.id}), task.id
         _element("train-download").hidden = False
         seconds = time.perf_counter() - started
         if last.val_accuracy is not None and last.val_loss is not None:
@@ -300,11 +319,11 @@ class LocalTrainingPanel:
         table.querySelector("tbody").append(row)
 
     def on_download(self, event: Any) -> None:
-        if self.model_bytes is None or self.task is None:
+        if self.model_bytes is None:
             return
         options = to_js({"type": "application/octet-stream"}, dict_converter=js.Object.fromEntries)
         blob = window.Blob.new([to_js(self.model_bytes)], options)
         link = document.createElement("a")
         link.href = window.URL.createObjectURL(blob)
-        link.download = f"{self.task.id}.safetensors"
+        link.download = f"{self.model_task}.safetensors"
         link.click()

@@ -97,8 +97,13 @@ def test_bad_files_get_plain_messages_and_training_can_be_cancelled(
     broken.write_text('{"id": "x", "title": "X"}')
     choose(page, "task-file", broken)
     time.sleep(1)
-    assert "task.data: required" in page.find_element("id", "task-summary").text
+    summary = page.find_element("id", "task-summary")
+    assert "task.data: required" in summary.text and summary.get_attribute("data-state") == "error"
     assert not page.find_element("id", "train-start").is_enabled()
+    not_json = tmp_path / "not.json"
+    not_json.write_text('{"id": "x",')
+    choose(page, "task-file", not_json)
+    assert summary.text.startswith("This task file cannot be used") and summary.get_attribute("data-state") == "error"
 
     task = tmp_path / "titanic.json"
     task.write_text(json.dumps(task_to_json(titanic_like_task(epochs=200))))
@@ -114,14 +119,30 @@ def test_bad_files_get_plain_messages_and_training_can_be_cancelled(
     good = tmp_path / "passengers.csv"
     good.write_text(titanic_like_csv(400))
     choose(page, "data-files", good)
+    epochs = page.find_element("id", "epochs")
+    for wrong_epochs in ("0", "2.5", "5000"):  # refused with a message, never silently replaced
+        epochs.clear()
+        epochs.send_keys(wrong_epochs)
+        click_when_enabled(page, "train-start")
+        result, deadline = page.find_element("id", "train-result"), time.monotonic() + 10
+        while f"from 1 to 1000, not {wrong_epochs}" not in result.text:
+            assert time.monotonic() < deadline, result.text
+            time.sleep(0.1)
+        assert result.get_attribute("data-state") == "error"
+    epochs.clear()
+    epochs.send_keys("200")
     start_training(page)
     deadline = time.monotonic() + 120
     while "Epoch 2/" not in page.find_element("id", "train-message").text:
         assert time.monotonic() < deadline, page.find_element("id", "train-result").text
         time.sleep(0.2)
+    held = ("task-select", "task-file", "data-files", "epochs", "train-start")
+    assert not any(page.find_element("id", i).is_enabled() for i in held)  # nothing changes under a run
     page.find_element("id", "train-cancel").click()
     assert wait_result(page, 60) == "cancelled", page.find_element("id", "train-result").text
     assert page.find_element("id", "train-start").is_enabled()  # ready for another run
+    assert all(page.find_element("id", i).is_enabled() for i in held)
+    assert page.find_element("id", "train-message").text == ""  # no stale line above the result
 
 
 @pytest.mark.parametrize(("task_id", "epochs", "at_least"), [("titanic", 10, 0.7), ("mnist", 1, 0.5)])
@@ -168,3 +189,43 @@ def test_a_decentralized_task_is_joined_as_a_peer(ready_page: webdriver.Chrome, 
             assert time.monotonic() < deadline, f"{task_id}: the page does not say how it trains together"
             time.sleep(0.2)
         assert page.find_element("id", "collaborate").is_displayed()
+
+
+PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 3, "mobile": True}
+CONTROLS = "button, select, input, summary, #collaboration label"
+
+
+def layout_problems(page: webdriver.Chrome) -> list[str]:
+    """What makes the page hard to use on a phone: sideways scrolling, controls smaller than a fingertip."""
+    width = page.execute_script("return document.documentElement.clientWidth")
+    scroll = page.execute_script("return document.documentElement.scrollWidth")
+    problems = [f"the page is {scroll} px wide on a {width} px screen"] if scroll > width else []
+    small = page.execute_script(
+        """return [...document.querySelectorAll(arguments[0])]
+             .filter((e) => e.offsetParent !== null && e.type !== "checkbox")
+             .map((e) => [e.id || e.tagName, e.getBoundingClientRect()])
+             .filter(([, r]) => r.width < 44 || r.height < 44)
+             .map(([name, r]) => `${name} ${Math.round(r.width)}x${Math.round(r.height)}`)""",
+        CONTROLS,
+    )
+    return problems + [f"smaller than 44 x 44 px: {', '.join(small)}"] * bool(small)
+
+
+def test_on_a_phone_nothing_scrolls_sideways_and_every_control_is_a_finger_wide(ready_page: webdriver.Chrome) -> None:
+    page = ready_page
+    page.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", PHONE)
+    try:
+        assert page.execute_script("return document.documentElement.clientWidth") == PHONE["width"]
+        Select(page.find_element("id", "task-select")).select_by_value("titanic")  # the longest description
+        click_when_enabled(page, "use-example")
+        page.find_element("id", "task-details").click()  # opened, as a curious person would
+        assert layout_problems(page) == []
+        field = page.find_element("id", "epochs")
+        field.clear()
+        field.send_keys("1")
+        page.find_element("id", "collaborate").click()  # alone
+        start_training(page)
+        assert wait_result(page) == "done", page.find_element("id", "train-result").text
+        assert layout_problems(page) == []  # with the epochs table and the result shown
+    finally:
+        page.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
