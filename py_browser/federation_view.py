@@ -32,7 +32,7 @@ def show_status(status: Status) -> None:
     parts = [
         f"Round {status.round}",
         f"{status.participants} participant{plural} (at least {status.min_participants})",
-        STATE_TEXT.get(status.state, status.state),
+        awaited(status) or STATE_TEXT.get(status.state, status.state),
     ]
     if status.secure:
         element.dataset.secure = status.secure
@@ -46,6 +46,15 @@ def show_status(status: Status) -> None:
     if status.detail and status.state in ("reconnecting", "waiting", "aggregating"):
         parts.append(status.detail)
     element.textContent = " · ".join(parts)
+
+
+def awaited(status: Status) -> str:
+    """Who the run waits for, in plain words, while too few participants are here ("" otherwise)."""
+    missing = status.min_participants - status.participants
+    if status.state != "waiting" or missing <= 0:
+        return ""
+    people = "another participant" if missing == 1 else f"{missing} more participants"
+    return f"Waiting for {people} to join this task ({status.participants} of {status.min_participants} here)"
 
 
 def hide() -> None:

@@ -14,17 +14,18 @@ from pyodide.ffi import create_proxy, to_js
 from pyscript import document, window
 
 from py_browser import federation_view, files, rtc_link, websocket_transport
-from py_browser.federation_view import show_status
+from py_browser.federation_view import awaited, show_status
 from py_browser.webcrypto import WebCrypto
 from py_shared.data.examples import DataError
 from py_shared.decentralized.peer import DecentralizedPeer
-from py_shared.federated.client import FederatedClient, Refused
+from py_shared.federated.client import FederatedClient, Refused, Status
 from py_shared.federated.join import join_with_data
 from py_shared.federated.secure_client import SecureFederatedClient
 from py_shared.models import build_model
 from py_shared.protocol.transport import ConnectionClosed
 from py_shared.safetensors_file import model_to_safetensors
 from py_shared.task import TaskDefinition, task_from_json
+from py_shared.training.model_card import model_metadata
 from py_shared.training.pipeline import prepare_data
 from py_shared.training.trainer import CancelToken, EpochMetrics, Progress, Trainer, TrainingCancelled
 from py_shared.typed_json import ValidationError
@@ -66,6 +67,7 @@ class LocalTrainingPanel:
         self.client: FederatedClient | DecentralizedPeer | None = None  # whom this run trains with, if anyone
         self.model_bytes: bytes | None = None
         self.model_task = ""  # the id of the task the downloadable model was trained for
+        self.restart_alone = False  # the person chose to stop waiting for others and train alone
         self._running: set[asyncio.Future[None]] = set()
         self.runs = 0
         self._proxies = [
@@ -75,6 +77,7 @@ class LocalTrainingPanel:
             self._listen("data-files", "change", self.on_data_files),
             self._listen("train-start", "click", self.on_start),
             self._listen("train-cancel", "click", self.on_cancel),
+            self._listen("train-alone", "click", self.on_train_alone),
             self._listen("train-download", "click", self.on_download),
         ]
         _element("train").hidden = False
@@ -185,6 +188,16 @@ class LocalTrainingPanel:
         _element("data-summary").textContent = f"{len(names)} file(s), {size / 1024:.1f} kB: {shown}" if names else ""
         self._ready()
 
+    def on_status(self, status: Status) -> None:
+        """Show the collaboration's state; while too few participants are here, offer to train alone."""
+        show_status(status)
+        _element("train-alone").hidden = not awaited(status)
+
+    async def on_train_alone(self, event: Any) -> None:
+        self.restart_alone = True
+        _element("collaborate").checked = False
+        await self.on_cancel(event)
+
     async def on_cancel(self, event: Any) -> None:
         if self.cancel_token is not None:
             self.cancel_token.cancel()
@@ -226,14 +239,20 @@ class LocalTrainingPanel:
             await self._train(task, self.cancel_token)
         except TrainingCancelled:
             self.message("")
-            self.result("cancelled", "Training was cancelled.")
+            alone = " Training alone instead…" if self.restart_alone else ""
+            self.result("cancelled", f"Training was cancelled.{alone}")
         except (DataError, ValidationError, ValueError, Refused, ConnectionClosed) as e:
             self.message("")  # what it was doing is over: the error says why
             self.result("error", f"Cannot train: {e}")
         finally:
             self.cancel_token, self.client = None, None
+            _element("train-alone").hidden = True
             self._lock(False)
             self._ready()
+        if self.restart_alone:
+            self.restart_alone = False
+            federation_view.hide()
+            await self.on_start(event)
 
     async def _train(self, task: TaskDefinition, cancel: CancelToken) -> None:
         started = time.perf_counter()
@@ -249,12 +268,12 @@ class LocalTrainingPanel:
             url = websocket_transport.task_url(task.id, "decentralized")
             connect = websocket_transport.connector(url)
             client = self.client = DecentralizedPeer(task, model, data.train.count, connect, rtc_link.open_link,
-                                                     token=token, on_status=show_status,
+                                                     token=token, on_status=self.on_status,
                                                      crypto=WebCrypto())  # fmt: skip
             await client.start()
         elif together:
             connect = websocket_transport.connector(websocket_transport.task_url(task.id, "federated"))
-            options: dict[str, Any] = {"token": token, "on_status": show_status}
+            options: dict[str, Any] = {"token": token, "on_status": self.on_status}
 
             def make_client(samples: int) -> FederatedClient:
                 nonlocal client
@@ -289,7 +308,8 @@ class LocalTrainingPanel:
             finally:
                 await client.leave()
         last = history[-1]
-        self.model_bytes, self.model_task = model_to_safetensors(model, {"task": task.id}), task.id
+        self.model_bytes = model_to_safetensors(model, model_metadata(task, data.stats))
+        self.model_task = task.id
         _element("train-download").hidden = False
         seconds = time.perf_counter() - started
         if last.val_accuracy is not None and last.val_loss is not None:

@@ -24,7 +24,8 @@ from py_shared.models import build_model
 from py_shared.protocol.transport import ConnectionClosed
 from py_shared.safetensors_file import model_to_safetensors
 from py_shared.task import Aggregator
-from py_shared.training.pipeline import prepare_data
+from py_shared.training.model_card import model_metadata
+from py_shared.training.pipeline import PreparedData, prepare_data
 from py_shared.training.trainer import CancelToken, EpochMetrics, Trainer
 from py_shared.typed_json import ValidationError
 
@@ -47,6 +48,12 @@ async def train(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     source = read_source(task, args.data or example_data(task))
     bar = ProgressBar()
+    prepared: list[PreparedData] = []
+
+    def read(data: PreparedData) -> None:
+        prepared.append(data)
+        print(data.summary, file=sys.stderr)
+
     if args.server:
         together = train_decentralized if task.scheme == "decentralized" else train_federated
         trainer, history = await together(
@@ -56,20 +63,20 @@ async def train(args: argparse.Namespace) -> int:
             name=args.name,
             token=args.token,
             on_status=bar.status,
-            on_data=lambda data: print(data.summary, file=sys.stderr),
+            on_data=read,
             on_progress=bar.progress,
             on_epoch=bar.epoch,
         )
     else:
         data = prepare_data(task, source)
-        print(data.summary, file=sys.stderr)
+        read(data)
         trainer = Trainer(
             task, build_model(task), data.train, data.validation, on_progress=bar.progress, on_epoch=bar.epoch
         )
         history = await trainer.fit(CancelToken())
     print(final_line(task.id, history, time.perf_counter() - started))
     if args.save:
-        args.save.write_bytes(model_to_safetensors(trainer.model, {"task": task.id}))
+        args.save.write_bytes(model_to_safetensors(trainer.model, model_metadata(task, prepared[0].stats)))
         print(f"model saved to {args.save}", file=sys.stderr)
     return 0
 

@@ -33,6 +33,7 @@ from py_shared.models import build_model
 from py_shared.safetensors_file import model_to_safetensors
 from py_shared.task import Aggregator, TaskDefinition, Training
 from py_shared.training.device_data import DeviceExamples, DeviceTokens
+from py_shared.training.model_card import model_metadata
 from py_shared.training.pipeline import prepare_data
 from py_shared.training.trainer import Trainer
 
@@ -151,7 +152,7 @@ async def run_client(job: ClientJob, test: DeviceExamples | DeviceTokens) -> Cli
         on_status=round_printer(job.task.training.epochs) if job.report_rounds else None,
         client_class=attacker(job.attack_factor) if job.attack_factor is not None else None,
     )
-    model = model_to_safetensors(trainer.model, {"task": job.task.id}) if job.keep_model else None
+    model = model_to_safetensors(trainer.model, model_metadata(job.task)) if job.keep_model else None
     return ClientOutcome(trainer.evaluate(test)[1], model)
 
 

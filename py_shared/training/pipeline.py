@@ -21,6 +21,7 @@ class PreparedData:
     train: DeviceExamples | DeviceTokens
     validation: DeviceExamples | DeviceTokens | None
     summary: str
+    stats: NumericStats | None = None  # tabular: what the numeric columns were standardised with
 
 
 def prepare_data(task: TaskDefinition, source: DataSource, stats: NumericStats | None = None) -> PreparedData:
@@ -28,12 +29,12 @@ def prepare_data(task: TaskDefinition, source: DataSource, stats: NumericStats |
     A tabular task's numeric columns are standardised with `stats` when given (agreed by the federation)."""
     training, spec = task.training, task.data
     if isinstance(spec, TabularData) and isinstance(source, CsvSource):
-        train, val, _, rows = prepare_tabular(
+        train, val, stats, rows = prepare_tabular(
             source.text, spec, source.name, training.validation_fraction, training.seed, stats
         )
         skipped = f", {rows.skipped_without_label} rows without a label skipped" if rows.skipped_without_label else ""
         summary = f"{source.name}: {len(train)} training and {len(val)} validation rows{skipped}"
-        return PreparedData(DeviceExamples(train), DeviceExamples(val) if len(val) else None, summary)
+        return PreparedData(DeviceExamples(train), DeviceExamples(val) if len(val) else None, summary, stats)
     if isinstance(spec, ImageData) and isinstance(source, ImageSource):
         examples = assemble_images(source.items, spec)
         train_idx, val_idx = split_indices(len(examples), training.validation_fraction, training.seed)

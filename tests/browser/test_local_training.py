@@ -229,3 +229,30 @@ def test_on_a_phone_nothing_scrolls_sideways_and_every_control_is_a_finger_wide(
         assert layout_problems(page) == []  # with the epochs table and the result shown
     finally:
         page.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def test_a_person_alone_is_told_who_is_awaited_and_can_train_alone(ready_page: webdriver.Chrome) -> None:
+    page = ready_page
+    Select(page.find_element("id", "task-select")).select_by_value("titanic")  # federated: 2 participants
+    click_when_enabled(page, "use-example")
+    field = page.find_element("id", "epochs")
+    field.clear()
+    field.send_keys("2")
+    assert page.find_element("id", "collaborate").is_selected()
+    start_training(page)
+    alone, deadline = page.find_element("id", "train-alone"), time.monotonic() + 60
+    while not alone.is_displayed():
+        assert time.monotonic() < deadline, page.find_element("id", "federation").text
+        time.sleep(0.2)
+    assert (
+        "Waiting for another participant to join this task (1 of 2 here)" in page.find_element("id", "federation").text
+    )
+    result = page.find_element("id", "train-result")
+    runs = int(result.get_attribute("data-run") or 0)
+    alone.click()
+    deadline = time.monotonic() + 120
+    while int(result.get_attribute("data-run") or 0) == runs or result.get_attribute("data-state") != "done":
+        assert time.monotonic() < deadline, result.text
+        time.sleep(0.2)
+    assert not page.find_element("id", "collaborate").is_selected()
+    assert page.find_element("id", "federation").get_attribute("data-state") == "off"  # it trained alone

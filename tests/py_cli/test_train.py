@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
+import statistics
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import safetensors
 import safetensors.numpy
 
-from py_shared.task import TaskDefinition, task_to_json
+from py_shared.task import TaskDefinition, task_from_json, task_to_json
 from tests.conftest import ROOT
 from tests.fixtures import digits_folder, digits_task, titanic_like_csv, titanic_like_task
 
@@ -55,6 +59,16 @@ def test_mlp_on_a_titanic_like_csv(tmp_path: Path) -> None:
     assert final(result.stdout)["val_accuracy"] >= 0.75
     weights = safetensors.numpy.load(saved.read_bytes())
     assert weights["layers.0.weight"].shape == (32, 9)
+    # what using the model elsewhere needs: the task, the feature order, the labels, the standardisation
+    with safetensors.safe_open(saved, "np") as f:
+        metadata = f.metadata()
+    assert task_from_json(json.loads(metadata["task_json"])) == titanic_like_task()
+    assert json.loads(metadata["features"]) == list(titanic_like_task().data.feature_columns)  # type: ignore[union-attr]
+    stats = json.loads(metadata["numeric_stats"])
+    rows = list(csv.DictReader(io.StringIO(data.read_text())))
+    for column, mean in zip(stats["columns"], stats["mean"], strict=True):  # the training split's: near the whole's
+        values = [float(r[column]) for r in rows if r[column] not in ("", "NA")]
+        assert abs(mean - sum(values) / len(values)) < 0.1 * statistics.pstdev(values), column
 
 
 def test_cnn_on_a_digits_image_folder(tmp_path: Path) -> None:

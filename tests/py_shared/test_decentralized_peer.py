@@ -333,3 +333,9 @@ def test_a_peer_starts_from_the_server_s_initial_model_and_keeps_its_own_when_it
 
     initial, first, again = asyncio.run(scenario())
     assert first == initial and again != initial
+
+
+def test_secure_peers_masking_with_a_sparse_graph_end_with_the_mean_change() -> None:
+    sparse = replace(SECURE, min_participants=6, secure=replace(SECURE.secure, graph="sparse", neighbours=2))
+    models = asyncio.run(peers_run_a_round(Network(), "abcdef", sparse))
+    assert len(set(models.values())) == 1 and close_to(models["a"], mean_change(range(6)))
