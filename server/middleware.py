@@ -39,15 +39,17 @@ class HeadersAndLog:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        start, status = time.perf_counter(), 0
+        start, status, sent = time.perf_counter(), 0, 0
 
         async def send_with_headers(message: Message) -> None:
-            nonlocal status
+            nonlocal status, sent
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"cache-control"]
                 headers += [*ISOLATION_HEADERS, (b"cache-control", cache_control(scope["path"]))]
                 message["headers"] = headers
+            elif message["type"] == "http.response.body":
+                sent += len(message.get("body", b""))
             await send(message)
 
         try:
@@ -55,4 +57,5 @@ class HeadersAndLog:
         finally:
             ms = (time.perf_counter() - start) * 1000
             client = scope.get("client") or ("-", 0)
-            log.info("%s %s %s %d %.1fms", client[0], scope["method"], scope["path"], status or 500, ms)
+            # the body's bytes: what each visit costs a phone's data plan (bench.page_boot adds them up)
+            log.info("%s %s %s %d %.1fms %dB", client[0], scope["method"], scope["path"], status or 500, ms, sent)

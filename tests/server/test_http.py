@@ -88,6 +88,12 @@ def test_one_log_line_per_request(server: tuple[str, Path]) -> None:
         time.sleep(0.05)
     assert len(lines) == 1
     assert " INFO " in lines[0] and "GET" in lines[0] and " 404 " in lines[0]
+    _, _, body = fetch(url + "/www/app.css")
+    deadline = time.monotonic() + 5
+    while not (served := [line for line in log.read_text().splitlines() if "GET /www/app.css 200" in line]):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert served[-1].endswith(f" {len(body)}B")  # the body's bytes, for what a visit costs
 
 
 def test_taken_port_is_a_clear_error(tmp_path: Path) -> None:
