@@ -55,3 +55,9 @@ def test_without_jspi_the_page_explains_what_is_missing(server_url: str) -> None
         assert "JSPI" in lacking
         assert "WebGPU" not in lacking  # only what is really missing is named
         assert "Chrome" in message
+
+
+def test_the_page_can_be_installed_as_an_app(ready_page: webdriver.Chrome) -> None:
+    manifest = ready_page.execute_cdp_cmd("Page.getAppManifest", {})
+    assert manifest["url"].endswith("/www/manifest.webmanifest") and manifest["errors"] == []
+    assert ready_page.execute_cdp_cmd("Page.getInstallabilityErrors", {})["installabilityErrors"] == []
