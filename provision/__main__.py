@@ -30,6 +30,7 @@ def main() -> int:
         pyscript = runtime.install_pyscript(args.cache, vendor)
         wheels = runtime.install_wheels(args.cache, vendor)
         tokenizer = runtime.install_gpt2_tokenizer(args.cache, vendor)
+        charts = runtime.install_uplot(args.cache, vendor)
     except DownloadError as e:
         print(f"setup failed: {e}", file=sys.stderr)
         return 1
@@ -40,6 +41,7 @@ def main() -> int:
         "pyscript": "/" + str(pyscript.relative_to(ROOT)),
         "wheels": ["/" + str(w.relative_to(ROOT)) for w in [*wheels, ours]],
         "gpt2_tokenizer": "/" + str(tokenizer.relative_to(ROOT)),
+        "uplot": "/" + str(charts.relative_to(ROOT)),
     }
     (dist / "runtime.json").write_text(json.dumps(manifest, indent=1) + "\n")
     print(f"browser runtime ready: Pyodide in {pyodide.relative_to(ROOT)}, {len(manifest['wheels'])} wheels")

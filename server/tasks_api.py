@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -25,31 +26,40 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-def task_routes(catalog: Catalog, store: Store, admin_token: str) -> list[Route]:
-    """GET /api/tasks, /api/tasks/{id} and /api/tasks/{id}/example-data; POST /api/tasks."""
+def summary(catalog: Catalog, task_id: str, online: Callable[[str], int]) -> dict[str, Any]:
+    """One task as GET /api/tasks lists it."""
+    task, example = catalog.tasks[task_id], catalog.examples.get(task_id)
+    return {
+        "id": task.id,
+        "title": task.title,
+        "data_type": task.data_type,
+        "model": task.model.kind,
+        "scheme": task.scheme,
+        "private": task_id in catalog.join_tokens,
+        "secure_aggregation": task.secure_aggregation,
+        "differential_privacy": task.privacy.noise_multiplier > 0,
+        "min_participants": task.min_participants,
+        "online": online(task_id),
+        "example_data": None
+        if example is None
+        else {
+            "file": example.path.name,
+            "bytes": example.path.stat().st_size,
+            "summary": example.summary,
+            "source": example.source,
+            "licence": example.licence,
+        },
+    }
 
-    def summary(task_id: str) -> dict[str, Any]:
-        task, example = catalog.tasks[task_id], catalog.examples.get(task_id)
-        return {
-            "id": task.id,
-            "title": task.title,
-            "data_type": task.data_type,
-            "model": task.model.kind,
-            "scheme": task.scheme,
-            "private": task_id in catalog.join_tokens,
-            "example_data": None
-            if example is None
-            else {
-                "file": example.path.name,
-                "bytes": example.path.stat().st_size,
-                "summary": example.summary,
-                "source": example.source,
-                "licence": example.licence,
-            },
-        }
+
+def task_routes(
+    catalog: Catalog, store: Store, admin_token: str, online: Callable[[str], int] = lambda task_id: 0
+) -> list[Route]:
+    """GET /api/tasks, /api/tasks/{id} and /api/tasks/{id}/example-data; POST /api/tasks. `online`: how many
+    take part in a task now."""
 
     async def list_tasks(request: Request) -> JSONResponse:
-        return JSONResponse({"tasks": [summary(task_id) for task_id in catalog.tasks]})
+        return JSONResponse({"tasks": [summary(catalog, task_id, online) for task_id in catalog.tasks]})
 
     async def get_task(request: Request) -> JSONResponse:
         task_id = request.path_params["task_id"]
@@ -102,7 +112,7 @@ def task_routes(catalog: Catalog, store: Store, admin_token: str) -> list[Route]
         catalog.tasks[task.id] = task
         if token:
             catalog.join_tokens[task.id] = token
-        return JSONResponse(summary(task.id), status_code=201)
+        return JSONResponse(summary(catalog, task.id, online), status_code=201)
 
     return [
         Route("/api/tasks", list_tasks, methods=["GET"]),

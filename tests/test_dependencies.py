@@ -15,7 +15,8 @@ from tests.conftest import ROOT
 STDLIB = set(sys.stdlib_module_names)
 ALLOWED = {
     "py_shared": STDLIB | {"py_shared", "tinygrad"},
-    "py_browser": STDLIB | {"py_shared", "py_browser", "tinygrad", "js", "pyodide", "pyodide_js", "pyscript"},
+    # segno: pure Python, shipped as a wheel beside tinygrad (www/vendor/wheels)
+    "py_browser": STDLIB | {"py_shared", "py_browser", "tinygrad", "segno", "js", "pyodide", "pyodide_js", "pyscript"},
     "www": STDLIB | {"py_browser", "js", "pyodide", "pyodide_js", "pyscript"},
     "py_cpython": STDLIB | {"py_shared", "py_cpython", "cryptography"},
 }

@@ -34,6 +34,21 @@ async function missingFeatures() {
   return missing;
 }
 
+// uPlot (vendored at setup) draws the training charts; the Python worker drives it through window.uPlot.
+function loadCharts(folder) {
+  const css = document.createElement("link");
+  css.rel = "stylesheet";
+  css.href = `${folder}/uPlot.min.css`;
+  document.head.append(css);
+  return new Promise((resolve, reject) => {
+    const script = document.createElement("script");
+    script.src = `${folder}/uPlot.iife.min.js`;
+    script.onload = resolve;
+    script.onerror = () => reject(new Error("the chart library did not load"));
+    document.head.append(script);
+  });
+}
+
 async function boot() {
   progress("Checking browser features…");
   const missing = await missingFeatures();
@@ -46,6 +61,7 @@ async function boot() {
     return;
   }
   const runtime = await (await fetch("/www/dist/runtime.json")).json();
+  await loadCharts(runtime.uplot);
   progress("Starting Python (Pyodide) and installing tinygrad and PyDisco…");
   // Everything the worker loads comes from this server: `interpreter` points at our copy of Pyodide (PyScript
   // would otherwise take it from a CDN) and `packages` are our wheels, installed by micropip.

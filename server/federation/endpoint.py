@@ -91,6 +91,13 @@ class Federation:
         slots, initial = await self.builder.build(task)
         return TaskRoom(task, self.store, slots, initial)
 
+    def online(self, task_id: str) -> int:
+        """How many participants (clients or peers) are connected to the task now."""
+        room = self.rooms.get(task_id) or self.peer_rooms.get(task_id)
+        if room is None or not room.done() or room.cancelled() or room.exception() is not None:
+            return 0
+        return len(room.result().participants)
+
     def close(self) -> None:
         """Stop the model builder's worker process (at shutdown)."""
         self.builder.close()

@@ -42,6 +42,9 @@ def test_without_webgpu_the_page_explains_what_is_missing(server_url: str) -> No
         message = status.text
         assert "WebGPU" in message
         assert "Chrome" in message  # and which browsers have it
+        # what the server offers is shown all the same
+        assert len(driver.find_elements("css selector", "#task-list li")) >= 6
+        assert driver.find_element("id", "home").is_displayed()
 
 
 def test_without_jspi_the_page_explains_what_is_missing(server_url: str) -> None:

@@ -6,7 +6,9 @@ import itertools
 import json
 import time
 import urllib.request
+import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from selenium import webdriver
@@ -14,6 +16,7 @@ from selenium.webdriver.support.ui import Select
 
 from harness.chromium import wait_for_state
 from py_shared.task import task_to_json
+from tests.conftest import ROOT
 from tests.fixtures import digits_folder, digits_task, titanic_like_csv, titanic_like_task
 
 TICKS = """
@@ -77,8 +80,21 @@ def test_cnn_learns_from_image_files_while_the_page_stays_responsive(
     choose(page, "data-files", folder / "labels.csv", *sorted(folder.glob("*.png")))
     page.execute_script(TICKS)
     start_training(page)
+    charts, message, points, lefts = (
+        page.find_element("id", "train-charts"),
+        page.find_element("id", "train-message"),
+        set(),
+        set(),
+    )
+    while page.find_element("id", "train-result").get_attribute("data-state") == "running":
+        points.add(int(charts.get_attribute("data-points") or 0))
+        lefts.add(" left" in message.text)
+        time.sleep(0.2)
     assert wait_result(page) == "done", page.find_element("id", "train-result").text
     ticks = page.execute_script("clearInterval(window.__ticker); return window.__ticks")
+    # the charts grew epoch by epoch while it trained, and the time left was said
+    assert len(points - {0}) >= 3 and charts.get_attribute("data-points") == "12", points
+    assert len(charts.find_elements("css selector", ".chart canvas")) == 2 and True in lefts
     accuracy = float(page.find_element("id", "train-result").get_attribute("data-val-accuracy") or 0)
     assert accuracy >= 0.6, f"validation accuracy {accuracy} is not clearly above chance (0.25)"
     rows = page.find_element("id", "train-epochs").find_elements("css selector", "tbody tr")
@@ -147,7 +163,7 @@ def test_bad_files_get_plain_messages_and_training_can_be_cancelled(
 
 @pytest.mark.parametrize(("task_id", "epochs", "at_least"), [("titanic", 10, 0.7), ("mnist", 1, 0.5)])
 def test_trains_a_predefined_task_on_its_example_data(
-    ready_page: webdriver.Chrome, task_id: str, epochs: int, at_least: float
+    ready_page: webdriver.Chrome, task_id: str, epochs: int, at_least: float, tmp_path: Path
 ) -> None:
     page = ready_page
     Select(page.find_element("id", "task-select")).select_by_value(task_id)
@@ -169,6 +185,14 @@ def test_trains_a_predefined_task_on_its_example_data(
     assert accuracy >= at_least, result.text
     assert "validation accuracy" in result.text  # shown on the page, not only in an attribute
     assert page.find_element("id", "federation").get_attribute("data-state") == "off"
+    if task_id == "mnist":  # predict one image, as a person would with a picture of a digit
+        with zipfile.ZipFile(ROOT / "tasks" / "examples" / "mnist" / "mnist.zip") as bundle:
+            image = tmp_path / "digit.png"
+            image.write_bytes(bundle.read("0000.png"))
+        page.find_element("id", "predict-image").send_keys(str(image))
+        click_when_enabled(page, "predict-run")
+        predicted = settled(page, "predict-result", 30)
+        assert predicted.get_attribute("data-predicted") in tuple("0123456789"), predicted.text
 
 
 def test_a_decentralized_task_is_joined_as_a_peer(ready_page: webdriver.Chrome, server_url: str) -> None:
@@ -192,7 +216,7 @@ def test_a_decentralized_task_is_joined_as_a_peer(ready_page: webdriver.Chrome, 
 
 
 PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 3, "mobile": True}
-CONTROLS = "button, select, input, summary, #collaboration label"
+CONTROLS = "button, select, input, summary, #collaboration label, #task-list a"
 
 
 def layout_problems(page: webdriver.Chrome) -> list[str]:
@@ -220,12 +244,7 @@ def test_on_a_phone_nothing_scrolls_sideways_and_every_control_is_a_finger_wide(
         click_when_enabled(page, "use-example")
         page.find_element("id", "task-details").click()  # opened, as a curious person would
         assert layout_problems(page) == []
-        field = page.find_element("id", "epochs")
-        field.clear()
-        field.send_keys("1")
-        page.find_element("id", "collaborate").click()  # alone
-        start_training(page)
-        assert wait_result(page) == "done", page.find_element("id", "train-result").text
+        train_alone(page, 1)
         assert layout_problems(page) == []  # with the epochs table and the result shown
     finally:
         page.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
@@ -256,3 +275,51 @@ def test_a_person_alone_is_told_who_is_awaited_and_can_train_alone(ready_page: w
         time.sleep(0.2)
     assert not page.find_element("id", "collaborate").is_selected()
     assert page.find_element("id", "federation").get_attribute("data-state") == "off"  # it trained alone
+
+
+def train_alone(page: webdriver.Chrome, epochs: int) -> None:
+    """Train the chosen task on the chosen data for `epochs`, not together, until done."""
+    field = page.find_element("id", "epochs")
+    field.clear()
+    field.send_keys(str(epochs))
+    page.find_element("id", "collaborate").click()
+    start_training(page)
+    assert wait_result(page) == "done", page.find_element("id", "train-result").text
+
+
+def settled(page: webdriver.Chrome, element_id: str, timeout: float) -> Any:
+    """#element_id once its data-state says done or error."""
+    element, deadline = page.find_element("id", element_id), time.monotonic() + timeout
+    while element.get_attribute("data-state") not in ("done", "error"):
+        assert time.monotonic() < deadline, element.text
+        time.sleep(0.2)
+    return element
+
+
+def test_a_trained_model_is_evaluated_class_by_class_and_predicts_a_typed_row(ready_page: webdriver.Chrome) -> None:
+    page = ready_page
+    Select(page.find_element("id", "task-select")).select_by_value("titanic")
+    click_when_enabled(page, "use-example")
+    train_alone(page, 5)
+    assert page.find_element("id", "test").is_displayed()
+    page.find_element("id", "test-files").send_keys(str(ROOT / "tasks" / "examples" / "titanic" / "titanic.csv"))
+    click_when_enabled(page, "test-run")
+    result = settled(page, "test-result", 60)
+    assert result.get_attribute("data-state") == "done", result.text
+    assert float(result.get_attribute("data-accuracy") or 0) > 0.7, result.text
+    rows = [
+        [c.text for c in r.find_elements("css selector", "th, td")]
+        for r in page.find_elements("css selector", "#test-classes tr")
+    ]
+    assert rows[0] == ["class", "accuracy", "called 0", "called 1"] and [r[0] for r in rows[1:]] == ["0", "1"]
+    confusion = [[int(v) for v in r[2:]] for r in rows[1:]]
+    assert sum(map(sum, confusion)) == int(result.text.split(" on ")[1].split()[0])  # every test example
+    correct = (confusion[0][0] + confusion[1][1]) / sum(map(sum, confusion))
+    assert abs(correct - float(result.get_attribute("data-accuracy") or 0)) < 1e-6
+    assert page.find_element("id", "test-download").is_displayed()
+    typed = {"Pclass": "1", "Sex": "female", "Age": "29", "SibSp": "0", "Parch": "0", "Fare": "211", "Embarked": "S"}
+    for column, value in typed.items():
+        page.find_element("css selector", f"#predict-row input[data-column='{column}']").send_keys(value)
+    click_when_enabled(page, "predict-run")
+    predicted = settled(page, "predict-result", 30)
+    assert predicted.get_attribute("data-predicted") == "1", predicted.text  # a first-class woman survives

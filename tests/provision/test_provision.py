@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from provision import browser_wheel
-from provision.artefacts import MICROPIP, PACKAGING, PYSCRIPT, TINYGRAD, Artefact
+from provision.artefacts import MICROPIP, PACKAGING, PYSCRIPT, SEGNO, TINYGRAD, UPLOT, Artefact
 from provision.download import DownloadError, fetch, sha256_of
 from tests.conftest import ROOT
 
@@ -59,7 +59,8 @@ def test_pyodide_lock_names_the_wheels_we_ship() -> None:
 def test_every_vendored_wheel_matches_its_pin() -> None:
     runtime = json.loads((ROOT / "www" / "dist" / "runtime.json").read_text())
     shipped = {Path(w).name: ROOT / w.lstrip("/") for w in runtime["wheels"]}
-    assert sha256_of(shipped[TINYGRAD.filename]) == TINYGRAD.sha256
+    for artefact in (TINYGRAD, SEGNO):
+        assert sha256_of(shipped[artefact.filename]) == artefact.sha256
 
 
 def test_a_wrong_hash_is_refused_and_nothing_is_kept(tmp_path: Path) -> None:
@@ -85,3 +86,10 @@ def test_second_setup_run_downloads_nothing() -> None:
     for step in ("provision", "tasks.prepare"):  # what make setup runs
         result = subprocess.run([sys.executable, "-m", step], cwd=ROOT, capture_output=True, text=True, check=True)
         assert "downloading" not in result.stdout, step
+
+
+def test_the_chart_library_is_vendored_where_the_page_looks_for_it() -> None:
+    runtime = json.loads((ROOT / "www" / "dist" / "runtime.json").read_text())
+    folder = ROOT / runtime["uplot"].lstrip("/")
+    assert (folder / "uPlot.iife.min.js").stat().st_size > 10_000 and (folder / "uPlot.min.css").exists()
+    assert (folder / ".provisioned").read_text() == UPLOT.sha256

@@ -4,6 +4,7 @@ anything carrying a model, or addressed outside the round, is refused to its sen
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +14,7 @@ from websockets.exceptions import ConnectionClosed
 from harness.server_process import running_server
 from py_shared.protocol.messages import Error, Join, Message, decode_message, encode_message
 from py_shared.protocol.peer_messages import PeerModel, PeerWelcome, Ready, RoundPeers, Signal
+from tests.server.conftest import fetch
 from tests.server.raw_client import post_task, tiny_task
 
 
@@ -102,3 +104,24 @@ def test_the_federated_endpoint_refuses_a_decentralized_task(server: str) -> Non
 
     refused = asyncio.run(scenario())
     assert isinstance(refused, Error) and refused.fatal and "is decentralized, not federated" in refused.message
+
+
+def test_the_task_list_counts_who_is_online_and_a_first_peer_gets_the_initial_model(server: str) -> None:
+    status, body = post_task(server, tiny_task("online", scheme="decentralized", secure_aggregation=True))
+    assert status == 201, body
+
+    def listed() -> dict[str, object]:
+        return {t["id"]: t for t in json.loads(fetch(server + "/api/tasks")[2])["tasks"]}["online"]
+
+    async def scenario() -> tuple[dict[str, object], PeerWelcome, Message]:
+        async with connect(peer_url(server, "online"), max_queue=None) as peer:
+            await peer.send(encode_message(Join(task_id="online", samples=3)))
+            welcome = await expect(peer, "peer_welcome")
+            assert isinstance(welcome, PeerWelcome)
+            initial = await expect(peer, "global_model")
+            return await asyncio.to_thread(listed), welcome, initial
+
+    assert listed()["online"] == 0
+    info, welcome, initial = asyncio.run(scenario())
+    assert info["online"] == 1 and info["secure_aggregation"] is True and info["differential_privacy"] is False
+    assert welcome.initial_model and initial.round == 0  # type: ignore[attr-defined]

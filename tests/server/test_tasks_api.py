@@ -146,3 +146,17 @@ def test_a_model_too_large_for_the_server_is_refused_when_the_task_is_created(se
     status, body = post_task(url, tiny_task("huge", model={"kind": "mlp", "hidden": [1_000_000, 1_000_000]}))
     # before: accepted, and the first join then tried to draw a trillion weights on the event loop
     assert status == 400 and "parameters" in body["error"] and "1,000,006,000,002" in body["error"], body
+
+
+def test_the_page_arrives_with_the_task_list_in_it_titles_escaped(server: tuple[str, Path]) -> None:
+    status, _ = post_task(server[0], tiny_task("shouty", title="<b>Loud</b> & <script>alert(1)</script>"))
+    assert status == 201
+    status, headers, body = fetch(server[0] + "/")
+    page = body.decode()
+    assert status == 200 and headers["content-type"].startswith("text/html")
+    assert '<section id="home" class="panel">' in page  # shown before (and without) Python
+    titanic = page.split('<li data-task="titanic">')[1].split("</li>")[0]
+    assert ">Titanic survival</a>" in titanic and '<span class="badge">tabular data</span>' in titanic
+    assert '<span class="badge">0 online, 2 needed</span>' in titanic
+    assert "&lt;b&gt;Loud&lt;/b&gt; &amp; &lt;script&gt;alert(1)&lt;/script&gt;</a>" in page
+    assert "<script>alert(1)" not in page

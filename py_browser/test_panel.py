@@ -1,0 +1,193 @@
+"""The "Test and predict" panel: evaluate the model just trained on a labelled test set (accuracy, accuracy per
+class, the confusion matrix, every prediction as a CSV download), or predict one example: an image, or a table
+row typed into a form. The test data is read here, like the training data, and never leaves the device."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import js
+from pyodide.ffi import to_js
+from pyscript import document, window
+
+from py_browser import files
+from py_browser.page_events import PageEvents
+from py_shared.data.examples import DataError
+from py_shared.data.tabular import NumericStats
+from py_shared.models.base import Model
+from py_shared.task import ImageData, TabularData, TaskDefinition
+from py_shared.training.device_data import DeviceExamples
+from py_shared.training.evaluation import ClassReport, class_report, predict, true_classes
+from py_shared.training.pipeline import prepare_data
+
+
+def _element(element_id: str) -> Any:
+    return document.getElementById(element_id)
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A run's result: the task (with the epochs it ran), the model, and a tabular task's standardisation."""
+
+    task: TaskDefinition
+    model: Model
+    stats: NumericStats | None
+
+
+def class_names(task: TaskDefinition) -> tuple[str, ...]:
+    """The task's classes, in output order."""
+    spec = task.data
+    if isinstance(spec, TabularData):
+        return spec.label_values
+    if isinstance(spec, ImageData):
+        return spec.labels
+    raise DataError("testing and predicting are built for tabular and image tasks; this one generates text")
+
+
+class TestPanel:
+    """Wires #test to the latest TrainedModel."""
+
+    def __init__(self) -> None:
+        self.trained: TrainedModel | None = None
+        self.predictions_csv = ""
+        self.events = PageEvents()
+        self.events.on("test-files", "change", lambda e: self._ready())
+        self.events.on("test-run", "click", self.on_evaluate)
+        self.events.on("test-download", "click", self.on_download)
+        self.events.on("predict-image", "change", lambda e: self._ready())
+        self.events.on("predict-run", "click", self.on_predict)
+
+    def take(self, trained: TrainedModel) -> None:
+        """A run finished: test and predict with its model."""
+        self.trained = trained
+        panel = _element("test")
+        try:
+            class_names(trained.task)
+        except DataError as e:
+            panel.hidden = False
+            _element("test-result").textContent = str(e)
+            _element("test-controls").hidden = True
+            return
+        panel.hidden = False
+        _element("test-controls").hidden = False
+        _element("test-result").textContent = ""
+        _element("test-result").dataset.state = "idle"
+        _element("test-classes").hidden = True
+        _element("test-download").hidden = True
+        image = isinstance(trained.task.data, ImageData)
+        _element("predict-image").hidden = not image
+        _element("predict-row").hidden = image
+        if not image:
+            self._row_form(trained.task)
+        _element("predict-result").textContent = ""
+        self._ready()
+
+    def _ready(self) -> None:
+        _element("test-run").disabled = self.trained is None or not _element("test-files").files.length
+        image = self.trained is not None and isinstance(self.trained.task.data, ImageData)
+        _element("predict-run").disabled = self.trained is None or (
+            image and not _element("predict-image").files.length
+        )
+
+    def _row_form(self, task: TaskDefinition) -> None:
+        spec = task.data
+        assert isinstance(spec, TabularData)
+        fields = []
+        for column in spec.feature_columns:
+            label = document.createElement("label")
+            label.textContent = column
+            field = document.createElement("input")
+            field.type, field.name = "text", column
+            field.dataset.column = column
+            label.append(field)
+            fields.append(label)
+        _element("predict-row").replaceChildren(*fields)
+
+    async def _examples(self, chosen: dict[str, bytes]) -> DeviceExamples:
+        """Every chosen example, none held out, prepared as for training (the same standardisation)."""
+        assert self.trained is not None
+        task = self.trained.task
+        every = replace(task, training=replace(task.training, validation_fraction=0.0))
+        data = prepare_data(every, await files.to_source(every, chosen), self.trained.stats)
+        assert isinstance(data.train, DeviceExamples)
+        return data.train
+
+    async def on_evaluate(self, event: Any) -> None:
+        if self.trained is None:
+            return
+        result = _element("test-result")
+        result.dataset.state, result.textContent = "running", "Evaluating…"
+        try:
+            data = await self._examples(await files.chosen_files(_element("test-files").files))
+        except (DataError, ValueError) as e:
+            result.dataset.state, result.textContent = "error", f"Cannot evaluate: {e}"
+            return
+        names = class_names(self.trained.task)
+        true, predicted = true_classes(data), predict(self.trained.model, data)
+        report = class_report(true, predicted, names)
+        self._show(report)
+        rows = [f"{i + 1},{names[t]},{names[p]}" for i, (t, p) in enumerate(zip(true, predicted, strict=True))]
+        self.predictions_csv = "example,label,predicted\n" + "\n".join(rows) + "\n"
+        _element("test-download").hidden = False
+        result.dataset.state, result.dataset.accuracy = "done", f"{report.accuracy:.6g}"
+        result.textContent = f"Accuracy {report.accuracy:.1%} on {len(true)} test examples."
+
+    def _show(self, report: ClassReport) -> None:
+        """Accuracy per class and the confusion matrix, one table: a row per true class."""
+        table = _element("test-classes")
+        head = document.createElement("tr")
+        for text in ["class", "accuracy", *(f"called {n}" for n in report.names)]:
+            cell = document.createElement("th")
+            cell.textContent = text
+            head.append(cell)
+        rows = [head]
+        for name, accuracy, counts in zip(report.names, report.per_class, report.confusion, strict=True):
+            row = document.createElement("tr")
+            for text in [name, "-" if accuracy is None else f"{accuracy:.1%}", *map(str, counts)]:
+                cell = document.createElement("td")
+                cell.textContent = text
+                row.append(cell)
+            rows.append(row)
+        table.replaceChildren(*rows)
+        table.hidden = False
+
+    def on_download(self, event: Any) -> None:
+        if not self.predictions_csv or self.trained is None:
+            return
+        options = to_js({"type": "text/csv"}, dict_converter=js.Object.fromEntries)
+        link = document.createElement("a")
+        link.href = window.URL.createObjectURL(window.Blob.new([self.predictions_csv], options))
+        link.download = f"{self.trained.task.id}-predictions.csv"
+        link.click()
+
+    async def on_predict(self, event: Any) -> None:
+        if self.trained is None:
+            return
+        task, out = self.trained.task, _element("predict-result")
+        names = class_names(task)
+        spec = task.data
+        # one example, labelled with any class (the label is not used): the same reading as for training
+        if isinstance(spec, ImageData):
+            image = _element("predict-image").files.item(0)
+            labels = f"filename,label\n{image.name},{names[0]}\n".encode()
+            chosen = {image.name: await files.file_bytes(image), "labels.csv": labels}
+        else:
+            assert isinstance(spec, TabularData)
+            inputs = _element("predict-row").querySelectorAll("input")
+            values = {str(inputs.item(i).dataset.column): str(inputs.item(i).value) for i in range(inputs.length)}
+            header = [*spec.feature_columns, spec.label_column]
+            row = [_csv_cell(values[c]) for c in spec.feature_columns] + [_csv_cell(names[0])]
+            chosen = {"row.csv": (",".join(header) + "\n" + ",".join(row) + "\n").encode()}
+        try:
+            data = await self._examples(chosen)
+        except (DataError, ValueError) as e:
+            out.dataset.state, out.textContent = "error", f"Cannot predict: {e}"
+            return
+        (predicted,) = predict(self.trained.model, data)
+        out.dataset.state, out.dataset.predicted = "done", names[predicted]
+        out.textContent = f"Predicted: {names[predicted]}"
+
+
+def _csv_cell(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n') else text
