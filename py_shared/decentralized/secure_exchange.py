@@ -41,7 +41,7 @@ from py_shared.secure import fixed_point, masks, records, unmask
 from py_shared.secure.client import SecAggClient, SecureRoundError
 from py_shared.secure.crypto import Crypto
 from py_shared.secure.graph import mask_graph, suggested_degree, threshold
-from py_shared.secure.precision import fixed_point_for
+from py_shared.secure.precision import FixedPoint, fixed_point_for
 from py_shared.secure.records import PeerKey
 from py_shared.task import SecureAggregation
 from py_shared.weights import bytes_to_vector
@@ -94,6 +94,7 @@ class SecureOutcome:
     excluded: set[str] = field(default_factory=set)
     graph: dict[int, frozenset[int]] = field(default_factory=dict)  # the mask graph over participant indices
     threshold: int = 2
+    codec: FixedPoint = field(init=False)
 
     def __post_init__(self) -> None:
         members = self.ctx.members
@@ -102,6 +103,7 @@ class SecureOutcome:
         degree = (settings.neighbours or suggested_degree(len(members))) if settings.graph == "sparse" else 0
         self.graph = mask_graph(list(self.index.values()), degree)
         self.threshold = threshold(settings.threshold, len(self.graph[1]))
+        self.codec = fixed_point_for(settings.clip_value, settings.max_participants)
         by_index = {i: p for p, i in self.index.items()}
         if self.ctx.me in self.index:
             self.partners = tuple(by_index[i] for i in sorted(self.graph[self.index[self.ctx.me]]))
@@ -194,8 +196,7 @@ class SecureOutcome:
             raise SecureRoundError(f"the round's weight base {setup.weight_base} is below our {ctx.samples} samples")
         assert ctx.mine is not None
         change = bytes_to_vector(ctx.mine, setup.device) - bytes_to_vector(setup.start, setup.device)
-        codec = fixed_point_for(setup.settings.clip_value, setup.settings.max_participants)
-        return fixed_point.encode(change, codec, ctx.samples / setup.weight_base).realize()
+        return fixed_point.encode(change, self.codec, ctx.samples / setup.weight_base).realize()
 
     async def settle(self, included: tuple[str, ...]) -> bytes | None:
         """The round's model: unmask the included members' sum with the shares they open to each other (a member
@@ -261,14 +262,6 @@ class SecureOutcome:
         answers = await self.phase([p for p in included if p != ctx.me], opened)
         answers[ctx.me] = records.unpack_opened(mine)
 
-        def shares(owner: int, secret: int) -> dict[int, bytes]:
-            return {
-                self.index[p]: r.share
-                for p, rs in answers.items()
-                for r in rs
-                if (r.owner, r.secret) == (owner, secret)
-            }
-
         if any(p not in self.published and p != ctx.me for p in (*included, *dropped)):
             log.warning("round %d: this peer lacks the keys of a member it must unmask", ctx.round)
             return None
@@ -284,16 +277,18 @@ class SecureOutcome:
             total = fixed_point.to_bytes(summed.result())
         context = masks.context(setup.task_id, PURPOSE, ctx.round, 0)
         paired = {(self.index[q], self.index[p]) for p in included for q in self.masked_with[p]}
+        by_index = {self.index[p]: rs for p, rs in answers.items()}
         try:
             plain = await unmask.remove_masks(setup.crypto, context, fixed_point.words(total, setup.device),
                                               [owners[p] for p in included], [owners[p] for p in dropped],
-                                              lambda d, m: (d, m) in paired, shares, self.threshold)  # fmt: skip
+                                              lambda d, m: (d, m) in paired, by_index, self.threshold)  # fmt: skip
         except unmask.SecretLost as e:
             log.warning("round %d: cannot unmask the sum: %s", ctx.round, e)
             return None
         samples = sum(ctx.samples if p == ctx.me else self.published[p].samples for p in included)
-        codec = fixed_point_for(setup.settings.clip_value, setup.settings.max_participants)
-        return add_encoded_sum(setup.start, fixed_point.to_bytes(plain), setup.weight_base / (codec.scale * samples))
+        return add_encoded_sum(
+            setup.start, fixed_point.to_bytes(plain), setup.weight_base / (self.codec.scale * samples)
+        )
 
 
 async def mesh(outcome: SecureOutcome) -> None:

@@ -198,15 +198,6 @@ class SecAggServer:
             raise ProtocolError("bad_message", "an opened share is listed twice")
         self.opened[pid] = opened
 
-    def _shares(self, owner: int, secret: int) -> dict[int, bytes]:
-        """The opened shares of one secret, by responder."""
-        return {
-            self.members[pid].index: r.share
-            for pid, rs in self.opened.items()
-            for r in rs
-            if r.owner == owner and r.secret == secret
-        }
-
     async def finish(self) -> Tensor:
         """The sum of the survivors' encoded inputs (uint32): their self masks and the dropouts' pair masks
         removed."""
@@ -224,7 +215,7 @@ class SecAggServer:
                 [owners[m.index] for m in self.survivors],
                 [owners[d.index] for d in self.dropped],
                 lambda d, m: m in self.graph[d],
-                self._shares,
+                {self.members[pid].index: rs for pid, rs in self.opened.items()},
                 self.threshold,
             )
         except unmask.SecretLost as e:

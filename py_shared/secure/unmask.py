@@ -9,7 +9,7 @@ out, so one liar cannot spoil the sum.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from tinygrad import Tensor
@@ -59,14 +59,18 @@ async def remove_masks(
     survivors: Sequence[Owner],
     dropped: Sequence[Owner],
     paired: Callable[[int, int], bool],
-    shares: Callable[[int, int], dict[int, bytes]],
+    opened: Mapping[int, Sequence[records.OpenedShare]],
     threshold: int,
 ) -> Tensor:
     """The sum of the survivors' encoded inputs (uint32) from their masked sum `total`: their self masks and the
-    dropouts' pair masks taken out. `paired(d, m)`: whether survivor m masked with dropout d; `shares(owner,
-    secret)`: the opened shares of that secret, by responder."""
+    dropouts' pair masks taken out. `paired(d, m)`: whether survivor m masked with dropout d; `opened`: the
+    opened shares, by responder index."""
     size = int(total.shape[0])
     out = masks.MaskSum(total)
+
+    def shares(owner: int, secret: int) -> dict[int, bytes]:
+        return {i: r.share for i, rs in opened.items() for r in rs if (r.owner, r.secret) == (owner, secret)}
+
     for m in survivors:
         seed = await rebuild(crypto, m, records.SECRET_SEED, shares(m.index, records.SECRET_SEED), threshold)
         out.subtract(await masks.self_mask(crypto, seed, context, size))
