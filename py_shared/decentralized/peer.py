@@ -160,7 +160,7 @@ class DecentralizedPeer:
         self.server = await self.connect()
         join = Join(task_id=self.task.id, samples=self.samples, client_name=self.name, token=self.token)
         await self.server.send(encode_message(join))
-        welcome = await self._next(PeerWelcome)
+        welcome, _ = await self._next(PeerWelcome)
         assert isinstance(welcome, PeerWelcome)
         self.peer_id, self.round, self.ice_servers = welcome.peer_id, welcome.round, welcome.ice_servers
         # at round 0 the model is the task's seeded initial one (or, after a server restart, the one everyone
@@ -333,21 +333,19 @@ class DecentralizedPeer:
 
     async def _initial_model(self) -> bytes:
         """The task's initial weights, which the server sends after its welcome (drawn once, for every device)."""
+        _, payload = await self._next(GlobalModel)
+        try:
+            check_vector_bytes(payload, vector_size(self.model))
+        except ProtocolError as e:
+            raise Refused(f"the server's initial model does not fit this task's: {e}") from None
+        return payload
+
+    async def _next(self, kind: type) -> tuple[Message, bytes]:
+        """The next message of `kind` from the server and its payload, acting on whatever comes before it."""
         while True:
             message, payload = self._decode(await self._server().receive())
-            if isinstance(message, GlobalModel):
-                try:
-                    check_vector_bytes(payload, vector_size(self.model))
-                except ProtocolError as e:
-                    raise Refused(f"the server's initial model does not fit this task's: {e}") from None
-                return payload
-            self._act(message)  # news that came first
-
-    async def _next(self, kind: type) -> Message:
-        """The next message of `kind` from the server, acting on whatever comes before it."""
-        while not isinstance(message := self._handle(await self._server().receive()), kind):
-            pass
-        return message
+            if isinstance(self._act(message), kind):
+                return message, payload
 
     def _handle(self, frame: bytes) -> Message:
         return self._act(self._decode(frame)[0])
