@@ -162,14 +162,17 @@ class DecentralizedPeer:
         await self.server.send(encode_message(join))
         welcome, _ = await self._next(PeerWelcome)
         assert isinstance(welcome, PeerWelcome)
-        self.peer_id, self.round, self.ice_servers = welcome.peer_id, welcome.round, welcome.ice_servers
-        # at round 0 the model is the task's seeded initial one (or, after a server restart, the one everyone
-        # held); a later joiner has no common model until it listened to a round
-        self.common = vector_to_bytes(get_vector(self.model)) if self.round == 0 else None
         if welcome.initial_model:
             initial = await self._initial_model()
             if not self.joined:  # after a server restart the peers keep the model they trained together
                 self._load(initial)
+        if not self.joined:
+            # at round 0 the model is the task's seeded initial one; a later joiner has no common model until it
+            # listened to a round
+            self.common = vector_to_bytes(get_vector(self.model)) if welcome.round == 0 else None
+        elif welcome.round not in (0, self.round):
+            self.common = None  # rounds went on while this peer was away (round 0: the server restarted)
+        self.peer_id, self.round, self.ice_servers = welcome.peer_id, welcome.round, welcome.ice_servers
         self.joined = True
         self._report(state="training", round=self.round, participants=welcome.participants,
                      min_participants=welcome.min_participants)  # fmt: skip
@@ -184,19 +187,28 @@ class DecentralizedPeer:
 
     async def round_end(self, local_round: int) -> None:
         """Exchange models with the round's neighbours and continue from their average (the Trainer's hook). If
-        the signaling server's connection drops, this round is lost to this peer: it joins again and goes on."""
-        try:
-            await self._take_part()
-        except ConnectionClosed as e:
-            self._stop_if_cancelled()
-            log.warning("round %d: %s; joining again", self.round, e)
-            self._report(state="reconnecting", detail=str(e))
-            self.links = {}
-            await self.start()
+        the signaling server's connection drops, the peer joins again and takes part in the round, unless it went
+        on without the peer: then the round is lost to it, and it goes on with the next, as the others do."""
+        while True:
+            wanted = self.round
+            try:
+                await self._take_part()
+                return
+            except ConnectionClosed as e:
+                self._stop_if_cancelled()
+                log.warning("round %d: %s; joining again", self.round, e)
+                self._report(state="reconnecting", detail=str(e))
+                self.links = {}
+                await self.start()
+            if self.round != wanted:
+                return  # the round went on without this peer (or the server restarted): the next one is its
 
     async def _take_part(self) -> None:
         trained = vector_to_bytes(get_vector(self.model))
         peers = await self._round_peers()
+        if peers is None:
+            self._report(state="training", round=self.round, detail="", fingerprint="")
+            return
         member = self.peer_id in peers.members
         self._report(state="aggregating", participants=len(peers.members))
         decision, model = await self._exchange(peers, trained if member else None)
@@ -215,9 +227,11 @@ class DecentralizedPeer:
         if self.on_new_global:
             self.on_new_global()
 
-    async def _round_peers(self) -> RoundPeers:
+    async def _round_peers(self) -> RoundPeers | None:
         """Say we are ready and wait for the round's peers. Should the round's exchange have begun without us (we
-        joined or came back while it started), wait for the next round and be ready for that one instead."""
+        joined or came back while it was under way), wait for its end instead and return None: the round is lost
+        to this peer, which is then ready for the next one after its next local round, as the others are (were it
+        ready at once, it would be a round ahead of them, waiting at the end for a round nobody else takes)."""
         server = self._server()
         await server.send(encode_message(self._ready()))
         self._report(state="waiting", detail=f"waiting for the peers of round {self.round}")
@@ -229,9 +243,9 @@ class DecentralizedPeer:
             if isinstance(message, Error) and message.code == "stale_round":
                 missed = True
             elif isinstance(message, RoundInfo) and missed and message.round > self.round:
-                log.info("round %d began without us: ready for round %d", self.round, message.round)
-                self.round, self.common, missed = message.round, None, False
-                await server.send(encode_message(self._ready()))
+                log.info("round %d went on without this peer: round %d is next", self.round, message.round)
+                self.round, self.common = message.round, None
+                return None
 
     def _ready(self) -> Ready:
         return Ready(round=self.round, samples=self.samples, has_model=self.common is not None)

@@ -129,7 +129,11 @@ def train_together(
 ) -> float:  # fmt: skip
     """The pages and the CPython peer train `task` (`close_in_exchange` leaves once it is in an exchange); asserts
     every round ended with one model on every peer left, and returns that model's accuracy on the held-out set."""
-    for page in pages:
+    for c, page in enumerate(pages):
+        if not page.find_element("id", "task-select").is_enabled():  # a failed test left it training: start afresh
+            page.refresh()
+            assert wait_for_state(page, timeout=180) == "ready"
+            choose(page, "data-files", split.files[c])
         Select(page.find_element("id", "task-select")).select_by_value(task.id)
         deadline = time.monotonic() + 30  # the page reads the task from the server before it is chosen
         while not page.find_element("id", "task-summary").text.startswith(task.title):

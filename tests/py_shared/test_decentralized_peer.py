@@ -254,6 +254,64 @@ def test_a_peer_waiting_for_the_others_can_be_cancelled() -> None:
     assert asyncio.run(scenario()) == "left the peers"
 
 
+def test_a_peer_dropped_while_waiting_for_the_round_joins_again_and_takes_part_in_it() -> None:
+    # regression: the peer used to count the round as lost, and ended its epochs a round before the others, who
+    # then waited for it at their last round (its event loop busy training, the server's keepalive dropped it)
+    async def scenario() -> tuple[dict[str, bytes], dict[str, int]]:
+        room = PeerRoom(TASK)
+        network, ends, peers = Network(), {}, {}
+        for name in "abc":
+
+            async def connect(n: str = name) -> QueuedTransport:
+                ends[n] = server_connection(room, n)
+                return ends[n]
+
+            peers[name] = DecentralizedPeer(TASK, build_model(TASK), 10, connect, network.opener(name),
+                                            max_backoff_s=0.01)  # type: ignore[arg-type]  # fmt: skip
+            await peers[name].start()
+        for i, peer in enumerate(peers.values()):
+            set_vector(peer.model, get_vector(peer.model) + float(i + 1))
+        waiting = asyncio.ensure_future(peers["a"].round_end(1))
+        while peers["a"].status.state != "waiting":
+            await asyncio.sleep(0.01)
+        await room.leave("a")  # the server drops a's connection
+        ends["a"].closed("keepalive ping timeout")
+        deadline = asyncio.get_running_loop().time() + 10
+        while peers["a"].status.state != "waiting" or "a" not in room.participants:  # it joined and is ready again
+            assert asyncio.get_running_loop().time() < deadline, peers["a"].status
+            await asyncio.sleep(0.01)
+        await asyncio.wait_for(asyncio.gather(waiting, peers["b"].round_end(1), peers["c"].round_end(1)), 20)
+        models = {n: vector_to_bytes(get_vector(p.model)) for n, p in peers.items()}
+        return models, {n: p.round for n, p in peers.items()}
+
+    models, rounds = asyncio.run(scenario())
+    assert models["a"] == models["b"] == models["c"] == weighted_average([(trained(i), 10) for i in range(3)])
+    assert rounds == {"a": 1, "b": 1, "c": 1}
+
+
+def test_a_peer_whose_round_went_on_without_it_is_next_ready_for_the_same_round_as_the_others() -> None:
+    async def scenario() -> tuple[int, int, set[bytes]]:
+        task = replace(TASK, min_participants=2)
+        room = PeerRoom(task)
+        network = Network()
+        peers = [DecentralizedPeer(task, build_model(task), 10, lambda n=n: _ready(server_connection(room, n)),
+                                   network.opener(n)) for n in "abc"]  # type: ignore[arg-type]  # fmt: skip
+        await peers[0].start()
+        await peers[1].start()
+        first = asyncio.gather(peers[0].round_end(1), peers[1].round_end(1))
+        while room.exchange is None:
+            await asyncio.sleep(0.001)
+        await peers[2].start()  # c joins while a and b exchange
+        missed = asyncio.ensure_future(peers[2].round_end(1))
+        await asyncio.wait_for(asyncio.gather(first, missed), 20)
+        after_missing = peers[2].round
+        await asyncio.wait_for(asyncio.gather(*(p.round_end(2) for p in peers)), 20)  # c listens; it gets the model
+        return after_missing, peers[2].round, {vector_to_bytes(get_vector(p.model)) for p in peers}
+
+    after_missing, after_next, models = asyncio.run(scenario())
+    assert (after_missing, after_next) == (1, 2) and len(models) == 1
+
+
 SECURE = replace(TASK, secure_aggregation=True, secure=SecureAggregation(clip_value=8.0, phase_timeout_s=1.0))
 SECURE_RING = replace(SECURE, min_participants=5, decentralized=RING.decentralized)
 
