@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import shutil
@@ -36,9 +37,10 @@ WEBGPU_FLAG = "--enable-unsafe-webgpu"  # without it requestAdapter() returns nu
 
 @contextlib.contextmanager
 def chromium(
-    webgpu: bool = True, extra_flags: tuple[str, ...] = (), net_log: Path | None = None
+    webgpu: bool = True, extra_flags: tuple[str, ...] = (), net_log: Path | None = None, net_bytes: bool = False
 ) -> Iterator[webdriver.Chrome]:
-    """A fresh headless Chromium with its own profile, logging the console (and the network, into `net_log`).
+    """A fresh headless Chromium with its own profile, logging the console (and the network, into `net_log`;
+    with `net_bytes`, every byte sent and received too).
 
     The NetLog sees every request of the browser process, the page's workers included, and is complete
     once the browser has quit, i.e. after this context exits.
@@ -46,7 +48,8 @@ def chromium(
     profile = tempfile.mkdtemp(prefix="pydisco-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    net_flags = [f"--log-net-log={net_log}", "--net-log-capture-mode=Default"] if net_log else []
+    mode = "Everything" if net_bytes else "Default"
+    net_flags = [f"--log-net-log={net_log}", f"--net-log-capture-mode={mode}"] if net_log else []
     for flag in [*BASE_FLAGS, *([WEBGPU_FLAG] if webgpu else []), *net_flags, *extra_flags]:
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={profile}")
@@ -85,3 +88,12 @@ def page_requests(net_log: Path, page_url: str) -> list[str]:
         for e in log["events"]
         if e["type"] == start_job and e.get("params", {}).get("network_isolation_key", "").split(" ")[0] == site
     ]
+
+
+def bytes_sent(net_log: Path) -> bytes:
+    """Everything the browser wrote to its sockets (a NetLog captured with net_bytes=True), in order."""
+    log = json.loads(net_log.read_text())
+    sent = log["constants"]["logEventTypes"]["SOCKET_BYTES_SENT"]
+    return b"".join(
+        base64.b64decode(e["params"]["bytes"]) for e in log["events"] if e["type"] == sent and "bytes" in e["params"]
+    )

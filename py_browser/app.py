@@ -8,6 +8,7 @@ from pyscript import document
 
 panel: object = None  # the UI's event handlers live as long as these references
 tasks: object = None
+form: object = None
 
 
 def progress(text: str) -> None:
@@ -60,12 +61,22 @@ async def start() -> None:
             "tinygrad": getattr(tinygrad, "__version__", "0.14.0"),
         }
     )
-    global panel, tasks
+    global panel, tasks, form
     from py_browser.local_training import LocalTrainingPanel
+    from py_browser.model_library import ModelLibrary
+    from py_browser.task_form_view import TaskForm
     from py_browser.task_list import TaskList
 
     panel = LocalTrainingPanel()  # wired before "ready": a test (or a quick user) may act at once
     tasks = TaskList(panel.offer, panel.choose)
+
+    async def created(task_id: str) -> None:
+        await tasks.refresh()
+        await panel.choose(task_id)
+
+    form = TaskForm(created)
+    panel.library = ModelLibrary(panel.use_saved)
+    await panel.library.show()
     await tasks.refresh()
     await tasks.open_linked()
     tasks.keep_fresh()

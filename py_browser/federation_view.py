@@ -3,11 +3,13 @@ peers) the connections and the model's fingerprint, for people and tests."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from pyscript import document
 
 from py_shared.federated.client import Status
+from py_shared.federated.event_log import events
 
 STATE_TEXT = {
     "connecting": "Connecting to the server…",
@@ -62,3 +64,31 @@ def hide() -> None:
     element: Any = document.getElementById("federation")
     element.hidden = True
     element.dataset.state = "off"
+
+
+class EventLog:
+    """#event-log: what happened in the run with the others, in plain words, each line with its time."""
+
+    MAX_LINES = 200  # a long run keeps its latest events
+
+    def __init__(self) -> None:
+        self.last: Status | None = None
+
+    def reset(self) -> None:
+        """A new run: an empty log."""
+        self.last = None
+        element: Any = document.getElementById("event-log")
+        element.replaceChildren()
+        element.hidden = True
+
+    def add(self, status: Status) -> None:
+        """Log what changed since the last status."""
+        element: Any = document.getElementById("event-log")
+        for line in events(self.last, status):
+            item = document.createElement("li")
+            item.textContent = f"{time.strftime('%H:%M:%S')} {line}"
+            element.append(item)
+            element.hidden = False
+        while element.children.length > self.MAX_LINES:
+            element.firstElementChild.remove()
+        self.last = status

@@ -8,10 +8,11 @@ from typing import Any
 
 import js
 from pyodide.ffi import to_js
+from pyscript import document, window
 
 from py_shared.data.bundle import labelled_images
 from py_shared.data.examples import DataError
-from py_shared.data.sources import CsvSource, DataSource, ImageSource, TextSource
+from py_shared.data.sources import CsvSource, DataSource, ImageSource, TextSource, one_text_file
 from py_shared.task import ImageData, TaskDefinition, TextData
 
 Progress = Any  # a callable taking one line of text, or None
@@ -64,21 +65,17 @@ async def to_source(task: TaskDefinition, files: dict[str, bytes], progress: Pro
         raise DataError("choose your data files first")
     if isinstance(task.data, ImageData):
         return await _images(task.data, files, progress)
-    if len(files) != 1:
-        raise DataError(f"a {task.data.kind} task takes one file, {len(files)} were given")
-    ((name, data),) = files.items()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise DataError(f"{name}: not a UTF-8 text file") from None
+    name, text = one_text_file(task.data.kind, files)
     if task.data.kind == "tabular":
         return CsvSource(name, text)
     assert isinstance(task.data, TextData)
-    bpe = None
-    if task.data.tokenizer == "gpt2-bpe":
-        base = "/www/vendor/gpt2-tokenizer/"
-        bpe = ((await fetch_bytes(base + "encoder.json")).decode(), (await fetch_bytes(base + "vocab.bpe")).decode())
-    return TextSource(name, text, bpe)
+    return TextSource(name, text, await bpe_files() if task.data.tokenizer == "gpt2-bpe" else None)
+
+
+async def bpe_files() -> tuple[str, str]:
+    """The GPT-2 tokenizer's encoder.json and vocab.bpe, served by this server."""
+    base = "/www/vendor/gpt2-tokenizer/"
+    return (await fetch_bytes(base + "encoder.json")).decode(), (await fetch_bytes(base + "vocab.bpe")).decode()
 
 
 async def _images(spec: ImageData, files: dict[str, bytes], progress: Progress) -> ImageSource:
@@ -89,3 +86,13 @@ async def _images(spec: ImageData, files: dict[str, bytes], progress: Progress) 
         if progress is not None and (k % 100 == 0 or k == len(labelled)):
             progress(f"Decoding images… {k}/{len(labelled)}")
     return ImageSource(items)
+
+
+def save_as(name: str, data: bytes | str, media_type: str = "application/octet-stream") -> None:
+    """Hand `data` to the browser as a download called `name` (it never leaves the device). The blob and its
+    link are the page's: the worker's own blob URLs are not the window's to open."""
+    options = to_js({"type": media_type}, dict_converter=js.Object.fromEntries)
+    blob = window.Blob.new([data if isinstance(data, str) else to_js(data)], options)
+    link = document.createElement("a")
+    link.href, link.download = window.URL.createObjectURL(blob), name
+    link.click()

@@ -8,24 +8,26 @@ import time
 from dataclasses import replace
 from typing import Any
 
-import js
-from pyodide.ffi import to_js
-from pyscript import document, window
+from pyscript import document
 
 from py_browser import federation_view, files, rtc_link, task_list, websocket_transport
-from py_browser.federation_view import awaited, show_status
+from py_browser.data_connection import DataConnection
+from py_browser.federation_view import EventLog, awaited, show_status
+from py_browser.model_library import ModelLibrary
 from py_browser.page_events import PageEvents
 from py_browser.test_panel import TestPanel, TrainedModel
+from py_browser.text_panel import TextPanel
 from py_browser.training_charts import TrainingCharts
 from py_browser.webcrypto import WebCrypto
 from py_shared.data.examples import DataError
+from py_shared.data.tabular import NumericStats
 from py_shared.decentralized.peer import DecentralizedPeer
 from py_shared.federated.client import FederatedClient, Refused, Status
 from py_shared.federated.join import join_with_data
 from py_shared.federated.secure_client import SecureFederatedClient
 from py_shared.models import build_model
 from py_shared.protocol.transport import ConnectionClosed
-from py_shared.safetensors_file import model_to_safetensors
+from py_shared.safetensors_file import load_safetensors, model_to_safetensors
 from py_shared.task import TaskDefinition, task_from_json
 from py_shared.training.model_card import model_metadata
 from py_shared.training.pipeline import prepare_data
@@ -70,7 +72,6 @@ class LocalTrainingPanel:
 
     def __init__(self) -> None:
         self.task: TaskDefinition | None = None
-        self.example: dict[str, bytes] | None = None  # the task's example data, when chosen instead of files
         self.offered: dict[str, Any] = {}  # the server's task list, by id
         self.cancel_token: CancelToken | None = None
         self.client: FederatedClient | DecentralizedPeer | None = None  # whom this run trains with, if anyone
@@ -78,16 +79,19 @@ class LocalTrainingPanel:
         self.model_task = ""  # the id of the task the downloadable model was trained for
         self.restart_alone = False  # the person chose to stop waiting for others and train alone
         self.charts = TrainingCharts()
+        self.event_log = EventLog()
         self.tester = TestPanel()
+        self.writer = TextPanel()
         self.stepping_since: float | None = None  # when this run's first step ended (for the time left)
         self.stepping_done = 0.0  # the share of the run done then
         self.runs = 0
+        self.start_from: tuple[str, bytes] | None = None  # a kept model the next run of its task trains on from
+        self.library: ModelLibrary | None = None
+        self.data = DataConnection(self._ready)
         self.events = PageEvents()
         for element_id, event, handler in [
             ("task-select", "change", self.on_task_select),
-            ("use-example", "click", self.on_use_example),
             ("task-file", "change", self.on_task_file),
-            ("data-files", "change", self.on_data_files),
             ("train-start", "click", self.on_start),
             ("train-cancel", "click", self.on_cancel),
             ("train-alone", "click", self.on_train_alone),
@@ -109,10 +113,9 @@ class LocalTrainingPanel:
         element.textContent = text
 
     def _ready(self) -> None:
-        has_data = self.example is not None or _element("data-files").files.length > 0
-        _element("train-start").disabled = self.task is None or not has_data
-        example = self.offered.get(self.task.id, {}).get("example_data") if self.task else None
-        _element("use-example").disabled = example is None
+        running = self.cancel_token is not None
+        _element("train-start").disabled = self.task is None or not self.data.ready or running
+        _element("use-example").disabled = self.data.example_info is None or running
 
     def offer(self, listing: dict[str, Any]) -> None:
         """Take the server's task list: new tasks join the menu (the chosen one stays chosen)."""
@@ -133,7 +136,6 @@ class LocalTrainingPanel:
 
     def _set_task(self, task: TaskDefinition | None, summary: str) -> None:
         self.task = task
-        self._set_example(None)
         _element("task-summary").textContent = summary
         _element("task-summary").dataset.state = "error" if task is None and summary else ""
         details = _element("task-details")
@@ -148,12 +150,7 @@ class LocalTrainingPanel:
         _element("collaboration-hint").textContent = COLLABORATION_HINTS.get(scheme, "")
         _element("join-token").hidden = not (offered and offered.get("private"))
         task_list.share(task.id if offered is not None and task is not None else None)
-        self._ready()
-
-    def _set_example(self, example: dict[str, bytes] | None, summary: str = "") -> None:
-        self.example = example
-        if example is not None or not _element("data-files").files.length:
-            _element("data-summary").textContent = summary
+        self.data.for_task(task, offered.get("example_data") if offered is not None else None)
 
     async def on_task_select(self, event: Any) -> None:
         task_id = _element("task-select").value
@@ -177,31 +174,10 @@ class LocalTrainingPanel:
         except (ValueError, DataError) as e:  # JSONDecodeError and ValidationError are ValueErrors
             self._set_task(None, f"This task file cannot be used: {e}")
 
-    async def on_use_example(self, event: Any) -> None:
-        if self.task is None or (info := self.offered.get(self.task.id, {}).get("example_data")) is None:
-            return
-        _element("data-summary").textContent = f"Downloading the example data ({info['bytes'] / 1e6:.1f} MB)…"
-        try:
-            example = {info["file"]: await files.fetch_bytes(f"/api/tasks/{self.task.id}/example-data")}
-        except DataError as e:
-            _element("data-summary").textContent = f"The example data could not be fetched: {e}"
-            return
-        _element("data-files").value = ""
-        self._set_example(example, f"Example data: {info['file']}: {info['summary']}. Source: {info['source']}.")
-        self._ready()
-
-    def on_data_files(self, event: Any) -> None:
-        self.example = None
-        chosen = _element("data-files").files
-        names = [chosen.item(i).name for i in range(chosen.length)]
-        size = sum(chosen.item(i).size for i in range(chosen.length))
-        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-        _element("data-summary").textContent = f"{len(names)} file(s), {size / 1024:.1f} kB: {shown}" if names else ""
-        self._ready()
-
     def on_status(self, status: Status) -> None:
         """Show the collaboration's state; while too few participants are here, offer to train alone."""
         show_status(status)
+        self.event_log.add(status)
         _element("train-alone").hidden = not awaited(status)
 
     async def on_train_alone(self, event: Any) -> None:
@@ -244,6 +220,7 @@ class LocalTrainingPanel:
         _element("train-download").hidden = True
         _element("train-epochs").querySelector("tbody").replaceChildren()
         self.charts.reset()
+        self.event_log.reset()
         self.stepping_since = None
         self.runs += 1
         _element("train-result").setAttribute("data-run", str(self.runs))
@@ -270,9 +247,11 @@ class LocalTrainingPanel:
     async def _train(self, task: TaskDefinition, cancel: CancelToken) -> None:
         started = time.perf_counter()
         self.message("Reading your data…")
-        chosen = self.example if self.example is not None else await files.chosen_files(_element("data-files").files)
-        source = await files.to_source(task, chosen, self.message)
+        source = await files.to_source(task, self.data.files(), self.message)
         model = build_model(task)
+        if self.start_from is not None and self.start_from[0] == task.id:
+            load_safetensors(model, self.start_from[1])
+            self.start_from = None
         together = not _element("collaboration").hidden and _element("collaborate").checked
         client: FederatedClient | DecentralizedPeer | None = None
         token = _element("join-token").value
@@ -323,15 +302,36 @@ class LocalTrainingPanel:
         last = history[-1]
         self.model_bytes = model_to_safetensors(model, model_metadata(task, data.stats))
         self.model_task = task.id
-        self.tester.take(TrainedModel(task, model, data.stats))
+        trained = TrainedModel(task, model, data.stats)
+        self.tester.take(trained)
+        self.writer.take(trained)
         _element("train-download").hidden = False
         seconds = time.perf_counter() - started
         if last.val_accuracy is not None and last.val_loss is not None:
-            text = f"Done: validation accuracy {last.val_accuracy:.1%}, loss {last.val_loss:.4f} ({seconds:.0f} s)."
-            self.result("done", text, val_accuracy=last.val_accuracy, val_loss=last.val_loss, seconds=seconds)
+            metrics = f"validation accuracy {last.val_accuracy:.1%}, loss {last.val_loss:.4f}"
+            self.result("done", f"Done: {metrics} ({seconds:.0f} s).", val_accuracy=last.val_accuracy,
+                        val_loss=last.val_loss, seconds=seconds)  # fmt: skip
         else:
-            self.result("done", f"Done: training loss {last.train_loss:.4f} ({seconds:.0f} s).", seconds=seconds)
+            metrics = f"training loss {last.train_loss:.4f}"
+            self.result("done", f"Done: {metrics} ({seconds:.0f} s).", seconds=seconds)
         self.message("")
+        if self.library is not None:
+            await self.library.keep(task, metrics, self.model_bytes)
+
+    def use_saved(self, task: TaskDefinition, model_file: bytes, stats: NumericStats | None) -> None:
+        """A kept model: test and predict with it now; the next run of its task trains on from it."""
+        if self.cancel_token is not None:
+            return  # a run holds the inputs
+        _element("task-select").value = task.id if task.id in self.offered else ""
+        self._set_task(task, describe(task) + " Training goes on from your kept model.")
+        self.start_from = (task.id, model_file)
+        self.model_bytes, self.model_task = model_file, task.id
+        _element("train-download").hidden = False
+        model = build_model(task)
+        load_safetensors(model, model_file)
+        trained = TrainedModel(task, model, stats)
+        self.tester.take(trained)
+        self.writer.take(trained)
 
     def on_progress(self, p: Progress) -> None:
         bar = _element("train-progress")
@@ -363,9 +363,4 @@ class LocalTrainingPanel:
     def on_download(self, event: Any) -> None:
         if self.model_bytes is None:
             return
-        options = to_js({"type": "application/octet-stream"}, dict_converter=js.Object.fromEntries)
-        blob = window.Blob.new([to_js(self.model_bytes)], options)
-        link = document.createElement("a")
-        link.href = window.URL.createObjectURL(blob)
-        link.download = f"{self.model_task}.safetensors"
-        link.click()
+        files.save_as(f"{self.model_task}.safetensors", self.model_bytes)

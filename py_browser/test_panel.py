@@ -7,9 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-import js
-from pyodide.ffi import to_js
-from pyscript import document, window
+from pyscript import document
 
 from py_browser import files
 from py_browser.page_events import PageEvents
@@ -42,7 +40,7 @@ def class_names(task: TaskDefinition) -> tuple[str, ...]:
         return spec.label_values
     if isinstance(spec, ImageData):
         return spec.labels
-    raise DataError("testing and predicting are built for tabular and image tasks; this one generates text")
+    raise DataError("a text task's model is not evaluated class by class: it writes text, as below")
 
 
 class TestPanel:
@@ -155,11 +153,7 @@ class TestPanel:
     def on_download(self, event: Any) -> None:
         if not self.predictions_csv or self.trained is None:
             return
-        options = to_js({"type": "text/csv"}, dict_converter=js.Object.fromEntries)
-        link = document.createElement("a")
-        link.href = window.URL.createObjectURL(window.Blob.new([self.predictions_csv], options))
-        link.download = f"{self.trained.task.id}-predictions.csv"
-        link.click()
+        files.save_as(f"{self.trained.task.id}-predictions.csv", self.predictions_csv, "text/csv")
 
     async def on_predict(self, event: Any) -> None:
         if self.trained is None:

@@ -11,7 +11,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from py_shared.models import parameter_count
-from py_shared.protocol.messages import MAX_TOKEN_CHARS
+from py_shared.protocol.messages import join_token_problem
 from py_shared.task import task_from_json, task_to_json
 from py_shared.typed_json import ValidationError, parse
 from server.store import Store
@@ -94,8 +94,8 @@ def task_routes(
         token = data.get("join_token", "")
         if not isinstance(token, str):
             return _error(400, "join_token: must be a string")
-        if len(token) > MAX_TOKEN_CHARS or not token.isprintable():  # Join refuses what is longer, every time
-            return _error(400, f"join_token: at most {MAX_TOKEN_CHARS} printable characters")
+        if problem := join_token_problem(token):
+            return _error(400, problem)
         try:
             task = task_from_json(data.get("task"))
         except ValidationError as e:

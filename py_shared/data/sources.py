@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from py_shared.data.examples import DataError
+
 
 @dataclass(frozen=True)
 class CsvSource:
@@ -34,3 +36,14 @@ class TextSource:
 
 
 DataSource = CsvSource | ImageSource | TextSource
+
+
+def one_text_file(kind: str, files: dict[str, bytes]) -> tuple[str, str]:
+    """The name and text of the one UTF-8 file a `kind` (tabular or text) task takes; DataError says otherwise."""
+    if len(files) != 1:
+        raise DataError(f"a {kind} task takes one file, {len(files)} were given")
+    ((name, data),) = files.items()
+    try:
+        return name, data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DataError(f"{name}: not a UTF-8 text file") from None

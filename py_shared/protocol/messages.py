@@ -38,6 +38,13 @@ ErrorCode = Literal[
 ]
 
 
+def join_token_problem(token: str) -> str:
+    """What is wrong with a join token given when a task is created ("" when nothing)."""
+    if len(token) > MAX_TOKEN_CHARS or not token.isprintable():  # Join refuses what is longer, every time
+        return f"join_token: at most {MAX_TOKEN_CHARS} printable characters"
+    return ""
+
+
 class ProtocolError(ValueError):
     """What a peer sent cannot be accepted; `code` is machine-readable, the message is for people."""
 

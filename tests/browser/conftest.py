@@ -38,3 +38,24 @@ def ready_page(browser: webdriver.Chrome, server_url: str) -> webdriver.Chrome:
 def worker_file(name: str) -> Path:
     """A browser-side module of these tests, sent as source into a page worker."""
     return Path(__file__).with_name(name)
+
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+SIZES = {"phone": {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True},
+         "desktop": {"width": 1440, "height": 900, "deviceScaleFactor": 1, "mobile": False}}  # fmt: skip
+
+
+def screenshots(page: webdriver.Chrome, screen: str) -> list[Path]:
+    """Save the whole page at phone and desktop size under test-artifacts/screenshots (not committed)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    saved = []
+    try:
+        for size, metrics in SIZES.items():
+            height = page.execute_script("return document.documentElement.scrollHeight")
+            page.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {**metrics, "height": max(height, 1)})
+            path = SCREENSHOTS / f"{screen}-{size}.png"
+            assert page.save_screenshot(str(path)), path
+            saved.append(path)
+    finally:
+        page.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    return saved

@@ -101,6 +101,8 @@ def train_together(server_url: str, task: TaskDefinition, split: Split) -> tuple
             status = page.find_element("id", "federation")
             assert status.get_attribute("data-round") == str(ROUNDS)
             assert f"Round {ROUNDS}" in status.text and "participant" in status.text
+            story = page.find_element("id", "event-log").text  # the board's log, in plain words
+            assert "Joined the task at round 0" in story and f"Round {ROUNDS - 1} aggregated" in story, story
         out, _ = cpython.communicate(timeout=300)
     assert cpython.returncode == 0 and f"epochs={ROUNDS}" in out, out
 

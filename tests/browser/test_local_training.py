@@ -7,6 +7,7 @@ import json
 import time
 import urllib.request
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from selenium import webdriver
 from selenium.webdriver.support.ui import Select
 
 from harness.chromium import wait_for_state
+from py_cli.files import read_task
 from py_shared.task import task_to_json
 from tests.conftest import ROOT
 from tests.fixtures import digits_folder, digits_task, titanic_like_csv, titanic_like_task
@@ -78,6 +80,10 @@ def test_cnn_learns_from_image_files_while_the_page_stays_responsive(
     page = ready_page
     choose(page, "task-file", task)
     choose(page, "data-files", folder / "labels.csv", *sorted(folder.glob("*.png")))
+    preview, deadline = page.find_element("id", "data-preview"), time.monotonic() + 30
+    while "Examples per label: 0: 40 · 1: 40 · 2: 40 · 3: 40" not in preview.text:  # counted before training
+        assert time.monotonic() < deadline, preview.text
+        time.sleep(0.2)
     page.execute_script(TICKS)
     start_training(page)
     charts, message, points, lefts = (
@@ -127,9 +133,11 @@ def test_bad_files_get_plain_messages_and_training_can_be_cancelled(
     wrong.write_text("a,b\n1,2\n")
     choose(page, "task-file", task)
     choose(page, "data-files", wrong)
-    start_training(page)
-    assert wait_result(page, 60) == "error"
-    assert "wrong.csv: missing column(s) Pclass" in page.find_element("id", "train-result").text
+    problem, deadline = page.find_element("id", "data-problem"), time.monotonic() + 30
+    while "wrong.csv: missing column(s) Pclass" not in problem.text:  # explained before any training
+        assert time.monotonic() < deadline, problem.text
+        time.sleep(0.2)
+    assert not page.find_element("id", "train-start").is_enabled()
 
     page.find_element("id", "data-files").clear()
     good = tmp_path / "passengers.csv"
@@ -172,6 +180,12 @@ def test_trains_a_predefined_task_on_its_example_data(
     while not data_summary.text.startswith("Example data"):
         assert time.monotonic() < deadline, data_summary.text
         time.sleep(0.2)
+    shown = page.find_element("id", "data-preview")  # a look at the data, and how many of each label
+    while "Examples per label" not in shown.text:
+        assert time.monotonic() < deadline, data_summary.text
+        time.sleep(0.2)
+    figures = "figure" if task_id == "mnist" else "tr"
+    assert len(shown.find_elements("css selector", figures)) >= 5, shown.text
     field = page.find_element("id", "epochs")
     field.clear()
     field.send_keys(str(epochs))
@@ -216,7 +230,7 @@ def test_a_decentralized_task_is_joined_as_a_peer(ready_page: webdriver.Chrome, 
 
 
 PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 3, "mobile": True}
-CONTROLS = "button, select, input, summary, #collaboration label, #task-list a"
+CONTROLS = "button, select, input, textarea, summary, #collaboration label, #task-form label.check, #task-list a"
 
 
 def layout_problems(page: webdriver.Chrome) -> list[str]:
@@ -323,3 +337,38 @@ def test_a_trained_model_is_evaluated_class_by_class_and_predicts_a_typed_row(re
     click_when_enabled(page, "predict-run")
     predicted = settled(page, "predict-result", 30)
     assert predicted.get_attribute("data-predicted") == "1", predicted.text  # a first-class woman survives
+
+
+def test_a_text_task_s_model_continues_a_prompt_at_a_temperature(ready_page: webdriver.Chrome, tmp_path: Path) -> None:
+    page = ready_page
+    task = read_task("shakespeare")
+    spec = replace(task.data, context_length=16)
+    training = replace(task.training, epochs=1, steps_per_epoch=10, validation_fraction=0.1)
+    small = replace(task, id="verses", title="Verses", data=spec, training=training, scheme="local",
+                    min_participants=1)  # fmt: skip
+    (tmp_path / "verses.json").write_text(json.dumps(task_to_json(small)))
+    (tmp_path / "verses.txt").write_text("Now, fair Hippolyta, our nuptial hour draws on apace.\n" * 60)
+    choose(page, "task-file", tmp_path / "verses.json")
+    choose(page, "data-files", tmp_path / "verses.txt")
+    start_training(page)
+    assert wait_result(page, 300) == "done", page.find_element("id", "train-result").text
+    assert page.find_element("id", "generate").is_displayed()
+    length = page.find_element("id", "generate-length")
+    length.clear()
+    length.send_keys("12")
+    temperature = page.find_element("id", "generate-temperature")
+    temperature.clear()
+    temperature.send_keys("0")  # the likeliest token each time
+    page.find_element("id", "generate-run").click()
+    written = settled(page, "generate-result", 120)
+    assert written.get_attribute("data-state") == "done", written.text
+    text = written.get_attribute("textContent") or ""
+    assert len(text) == 12 and set(text) <= set(spec.alphabet), repr(text)  # type: ignore[union-attr]
+    temperature.clear()
+    temperature.send_keys("-1")
+    page.find_element("id", "generate-run").click()
+    deadline = time.monotonic() + 30
+    while written.get_attribute("data-state") != "error":  # refused, with the reason
+        assert time.monotonic() < deadline, written.text
+        time.sleep(0.2)
+    assert "temperature must be from 0" in written.text
