@@ -130,9 +130,14 @@ class LocalTrainingPanel:
 
     async def choose(self, task_id: str) -> None:
         """Open a task as if picked from the menu (from a link); not while a run holds the inputs."""
-        if self.cancel_token is None and task_id in self.offered:
-            _element("task-select").value = task_id
-            await self.on_task_select(None)
+        if self.cancel_token is not None:
+            return
+        if task_id not in self.offered:
+            _element("task-select").value = ""
+            self._set_task(None, f"This server has no task “{task_id}”: the link may be old. Pick one above.")
+            return
+        _element("task-select").value = task_id
+        await self.on_task_select(None)
 
     def _set_task(self, task: TaskDefinition | None, summary: str) -> None:
         self.task = task

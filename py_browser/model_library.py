@@ -40,7 +40,6 @@ class SavedModel:
     list shows."""
 
     key: int
-    task_id: str
     title: str
     saved: str  # when, in the browser's local time
     metrics: str
@@ -90,7 +89,7 @@ class ModelStore:
 
     async def add(self, task: TaskDefinition, metrics: str, model: bytes) -> int:
         """Keep a model; its key."""
-        record = {"task_id": task.id, "title": task.title, "saved": str(js.Date.new().toLocaleString()),
+        record = {"title": task.title, "saved": str(js.Date.new().toLocaleString()),
                   "metrics": metrics, "model": to_js(model)}  # fmt: skip
         store = await self._store("readwrite")
         return int(await _settled(store.add(to_js(record, dict_converter=js.Object.fromEntries))))
@@ -98,7 +97,7 @@ class ModelStore:
     async def all(self) -> list[SavedModel]:
         """Every kept model, the latest first."""
         records = await _settled((await self._store("readonly")).getAll())
-        models = [SavedModel(int(r.key), str(r.task_id), str(r.title), str(r.saved), str(r.metrics),
+        models = [SavedModel(int(r.key), str(r.title), str(r.saved), str(r.metrics),
                              bytes(r.model.to_bytes())) for r in records]  # fmt: skip
         return sorted(models, key=lambda m: -m.key)
 

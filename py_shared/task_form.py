@@ -101,11 +101,10 @@ class SampleColumn:
 
 @dataclass(frozen=True)
 class CsvSample:
-    """What the form learnt from a sample CSV: its columns and its first rows, for a preview."""
+    """What the form learnt from a sample CSV: its columns."""
 
     name: str
     columns: tuple[SampleColumn, ...]
-    rows: tuple[tuple[str, ...], ...]
 
     def default_roles(self) -> dict[str, Role]:
         """The last column is the label; the others take their suggested roles."""
@@ -138,7 +137,7 @@ def read_sample(text: str, name: str) -> CsvSample:
         cells = [r[k].strip() for r in rows[1:] if k < len(r) and r[k].strip() not in MISSING_TOKENS]
         distinct = tuple(dict.fromkeys(cells))[: MAX_SAMPLE_VALUES + 1]
         columns.append(SampleColumn(column, bool(cells) and all(_is_number(c) for c in cells), distinct))
-    return CsvSample(name, tuple(columns), tuple(tuple(r) for r in rows[1:6]))
+    return CsvSample(name, tuple(columns))
 
 
 def _is_number(text: str) -> bool:

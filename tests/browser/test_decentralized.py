@@ -38,7 +38,7 @@ from tests.browser.test_federated import Split, make_split, model_accuracy
 from tests.browser.test_local_training import choose, start_training, wait_result
 from tests.conftest import ROOT
 
-ROUNDS = 4
+ROUNDS = 6
 PAGES = 3
 
 

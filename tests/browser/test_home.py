@@ -56,3 +56,9 @@ def test_a_task_opens_from_its_link(browser: webdriver.Chrome, server_url: str) 
     while browser.find_element("id", "task-select").get_attribute("value") != "titanic":
         assert time.monotonic() < deadline, "clicking a task's link did not open it"
         time.sleep(0.2)
+    browser.execute_script("location.hash = '#/task/gone'")  # an old link
+    summary = browser.find_element("id", "task-summary")
+    while "no task “gone”" not in summary.text:
+        assert time.monotonic() < deadline, summary.text
+        time.sleep(0.2)
+    assert summary.get_attribute("data-state") == "error"

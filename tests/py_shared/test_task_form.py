@@ -41,7 +41,8 @@ def test_the_sample_suggests_roles_numbers_features_few_words_categories_the_las
     roles = SAMPLE.default_roles()
     assert roles == {"PassengerId": "feature", "Name": "categorical", "Sex": "categorical", "Age": "feature",
                      "Fare": "feature", "Survived": "label"}  # fmt: skip
-    assert SAMPLE.rows[2][3] == "NA" and next(c for c in SAMPLE.columns if c.name == "Age").numeric
+    age = next(c for c in SAMPLE.columns if c.name == "Age")
+    assert age.numeric and age.values == ("22", "38")  # a missing value is neither a value nor a word
 
 
 # one invalid value per field, and the message that must appear next to it
