@@ -18,6 +18,7 @@ from py_shared.data.examples import DataError
 from py_shared.task import task_to_json
 from py_shared.task_form import (
     ADMIN_TOKEN,
+    BY_NAME,
     FIELDS,
     JOIN_TOKEN,
     ROLES,
@@ -91,8 +92,7 @@ class TaskForm:
         self.sample: CsvSample | None = None
         self.events = PageEvents()
         form = document.getElementById("task-form")
-        rows = [_row(f.name, f.label, _input(f)) for f in FIELDS if f.kind != "columns"]
-        rows.insert(4, self._columns_row())
+        rows = [self._columns_row() if f.kind == "columns" else _row(f.name, f.label, _input(f)) for f in FIELDS]
         for name, label in EXTRA:
             secret = name == ADMIN_TOKEN
             rows.append(_row(name, label, _make("input", type="text", id=PREFIX + name, autocomplete="off",
@@ -115,7 +115,7 @@ class TaskForm:
         hint.textContent = "Drop a sample CSV here, or pick one: its header gives the columns. It stays on this device."
         table = _make("table", id=PREFIX + "columns", hidden="")
         zone.append(picker, hint, table)
-        return _row("columns", "Columns (from a sample CSV)", zone)
+        return _row("columns", BY_NAME["columns"].label, zone)
 
     def values(self) -> dict[str, str]:
         """What the form holds, as typed (checkboxes as "true"/"false")."""

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import get_args
 
+from py_shared.data.tabular import is_number
 from py_shared.privacy.accountant import RdpAccountant
 from py_shared.protocol.messages import join_token_problem
 from py_shared.task import MISSING_TOKENS, Aggregator, TaskDefinition, Topology, task_from_json
@@ -136,15 +136,8 @@ def read_sample(text: str, name: str) -> CsvSample:
     for k, column in enumerate(header):
         cells = [r[k].strip() for r in rows[1:] if k < len(r) and r[k].strip() not in MISSING_TOKENS]
         distinct = tuple(dict.fromkeys(cells))[: MAX_SAMPLE_VALUES + 1]
-        columns.append(SampleColumn(column, bool(cells) and all(_is_number(c) for c in cells), distinct))
+        columns.append(SampleColumn(column, bool(cells) and all(is_number(c) for c in cells), distinct))
     return CsvSample(name, tuple(columns))
-
-
-def _is_number(text: str) -> bool:
-    try:
-        return math.isfinite(float(text))
-    except ValueError:
-        return False
 
 
 def applies(field: Field, values: Mapping[str, str]) -> bool:
@@ -222,7 +215,7 @@ def _columns(task: dict[str, JSON], sample: CsvSample, roles: Mapping[str, Role]
 
 
 def _class_order(value: str) -> tuple[int, float, str]:
-    return (0, float(value), "") if _is_number(value) else (1, 0.0, value)
+    return (0, float(value), "") if is_number(value) else (1, 0.0, value)
 
 
 def build_task(

@@ -106,14 +106,15 @@ def _label(value: str, index: dict[str, int], spec: TabularData, where: str) -> 
     try:  # "1.0" for "1"
         number = float(value)
         for known, i in index.items():
-            if _is_number(known) and float(known) == number:
+            if is_number(known) and float(known) == number:
                 return i
     except ValueError:
         pass
     raise DataError(f"{where}: label {value!r} is not one of {', '.join(spec.label_values)}")
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
+    """Whether a cell reads as a finite number."""
     try:
         return math.isfinite(float(text))
     except ValueError:
@@ -125,7 +126,7 @@ def _check_value(value: str, column: str, spec: TabularData, where: str) -> None
     if vocabulary is not None:
         if value not in vocabulary:
             raise DataError(f"{where}, column {column}: {value!r} is not one of {', '.join(vocabulary)}")
-    elif not _is_number(value):
+    elif not is_number(value):
         raise DataError(f"{where}, column {column}: {value!r} is not a number")
 
 
