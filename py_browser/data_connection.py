@@ -12,6 +12,7 @@ from pyscript import document, window
 
 from py_browser import files
 from py_browser.page_events import PageEvents
+from py_browser.table_rows import table_row
 from py_shared.data.examples import DataError
 from py_shared.data.preview import DataPreview, preview
 from py_shared.task import TaskDefinition
@@ -19,15 +20,6 @@ from py_shared.task import TaskDefinition
 
 def _element(element_id: str) -> Any:
     return document.getElementById(element_id)
-
-
-def _cells(tag: str, texts: tuple[str, ...]) -> Any:
-    row = document.createElement("tr")
-    for text in texts:
-        cell = document.createElement(tag)
-        cell.textContent = text
-        row.append(cell)
-    return row
 
 
 class DataConnection:
@@ -114,7 +106,7 @@ class DataConnection:
         parts = []
         if seen.rows:
             table = document.createElement("table")
-            table.append(_cells("th", seen.header), *(_cells("td", row) for row in seen.rows))
+            table.append(table_row("th", seen.header), *(table_row("td", row) for row in seen.rows))
             parts.append(table)
         if seen.images:
             strip = document.createElement("div")

@@ -15,6 +15,7 @@ from py_browser.data_connection import DataConnection
 from py_browser.federation_view import EventLog, awaited, show_status
 from py_browser.model_library import ModelLibrary
 from py_browser.page_events import PageEvents
+from py_browser.table_rows import table_row
 from py_browser.test_panel import TestPanel, TrainedModel
 from py_browser.text_panel import TextPanel
 from py_browser.training_charts import TrainingCharts
@@ -307,9 +308,7 @@ class LocalTrainingPanel:
         last = history[-1]
         self.model_bytes = model_to_safetensors(model, model_metadata(task, data.stats))
         self.model_task = task.id
-        trained = TrainedModel(task, model, data.stats)
-        self.tester.take(trained)
-        self.writer.take(trained)
+        self._use(TrainedModel(task, model, data.stats))
         _element("train-download").hidden = False
         seconds = time.perf_counter() - started
         if last.val_accuracy is not None and last.val_loss is not None:
@@ -334,7 +333,10 @@ class LocalTrainingPanel:
         _element("train-download").hidden = False
         model = build_model(task)
         load_safetensors(model, model_file)
-        trained = TrainedModel(task, model, stats)
+        self._use(TrainedModel(task, model, stats))
+
+    def _use(self, trained: TrainedModel) -> None:
+        """Test, predict and write with `trained`."""
         self.tester.take(trained)
         self.writer.take(trained)
 
@@ -356,14 +358,9 @@ class LocalTrainingPanel:
         self.charts.add(m)
         table = _element("train-epochs")
         table.hidden = False
-        row = document.createElement("tr")
         cells = [str(m.epoch), f"{m.train_loss:.4f}", f"{m.train_accuracy:.1%}"]
         cells += [f"{m.val_loss:.4f}", f"{m.val_accuracy:.1%}"] if m.val_loss is not None else ["-", "-"]
-        for text in [*cells, f"{m.seconds:.1f} s"]:
-            cell = document.createElement("td")
-            cell.textContent = text
-            row.append(cell)
-        table.querySelector("tbody").append(row)
+        table.querySelector("tbody").append(table_row("td", [*cells, f"{m.seconds:.1f} s"]))
 
     def on_download(self, event: Any) -> None:
         if self.model_bytes is None:

@@ -14,6 +14,7 @@ from pyscript import document
 
 from py_browser import files
 from py_browser.page_events import PageEvents
+from py_browser.table_rows import table_row
 from py_shared.data.examples import DataError
 from py_shared.task import task_to_json
 from py_shared.task_form import (
@@ -167,12 +168,7 @@ class TaskForm:
             _element("columns").hidden = True
             self._show_problems({"columns": str(e)})
             return
-        head = _make("tr")
-        for text in ("Column", "Role", "Sample values"):
-            cell = _make("th")
-            cell.textContent = text
-            head.append(cell)
-        rows = [head]
+        rows = [table_row("th", ("Column", "Role", "Sample values"))]
         for k, (column, role) in enumerate(zip(self.sample.columns, self.sample.default_roles().values(),
                                                strict=True)):  # fmt: skip
             choice = _make("select", id=f"{PREFIX}role-{k}")

@@ -11,8 +11,9 @@ from pyscript import document
 
 from py_browser import files
 from py_browser.page_events import PageEvents
+from py_browser.table_rows import table_row
 from py_shared.data.examples import DataError
-from py_shared.data.tabular import NumericStats
+from py_shared.data.tabular import NumericStats, to_csv
 from py_shared.models.base import Model
 from py_shared.task import ImageData, TabularData, TaskDefinition
 from py_shared.training.device_data import DeviceExamples
@@ -125,8 +126,8 @@ class TestPanel:
         true, predicted = true_classes(data), predict(self.trained.model, data)
         report = class_report(true, predicted, names)
         self._show(report)
-        rows = [f"{i + 1},{names[t]},{names[p]}" for i, (t, p) in enumerate(zip(true, predicted, strict=True))]
-        self.predictions_csv = "example,label,predicted\n" + "\n".join(rows) + "\n"
+        rows = [[str(i + 1), names[t], names[p]] for i, (t, p) in enumerate(zip(true, predicted, strict=True))]
+        self.predictions_csv = to_csv(["example", "label", "predicted"], rows)
         _element("test-download").hidden = False
         result.dataset.state, result.dataset.accuracy = "done", f"{report.accuracy:.6g}"
         result.textContent = f"Accuracy {report.accuracy:.1%} on {len(true)} test examples."
@@ -134,19 +135,9 @@ class TestPanel:
     def _show(self, report: ClassReport) -> None:
         """Accuracy per class and the confusion matrix, one table: a row per true class."""
         table = _element("test-classes")
-        head = document.createElement("tr")
-        for text in ["class", "accuracy", *(f"called {n}" for n in report.names)]:
-            cell = document.createElement("th")
-            cell.textContent = text
-            head.append(cell)
-        rows = [head]
+        rows = [table_row("th", ["class", "accuracy", *(f"called {n}" for n in report.names)])]
         for name, accuracy, counts in zip(report.names, report.per_class, report.confusion, strict=True):
-            row = document.createElement("tr")
-            for text in [name, "-" if accuracy is None else f"{accuracy:.1%}", *map(str, counts)]:
-                cell = document.createElement("td")
-                cell.textContent = text
-                row.append(cell)
-            rows.append(row)
+            rows.append(table_row("td", [name, "-" if accuracy is None else f"{accuracy:.1%}", *map(str, counts)]))
         table.replaceChildren(*rows)
         table.hidden = False
 
@@ -170,9 +161,8 @@ class TestPanel:
             assert isinstance(spec, TabularData)
             inputs = _element("predict-row").querySelectorAll("input")
             values = {str(inputs.item(i).dataset.column): str(inputs.item(i).value) for i in range(inputs.length)}
-            header = [*spec.feature_columns, spec.label_column]
-            row = [_csv_cell(values[c]) for c in spec.feature_columns] + [_csv_cell(names[0])]
-            chosen = {"row.csv": (",".join(header) + "\n" + ",".join(row) + "\n").encode()}
+            row = [values[c] for c in spec.feature_columns] + [names[0]]
+            chosen = {"row.csv": to_csv([*spec.feature_columns, spec.label_column], [row]).encode()}
         try:
             data = await self._examples(chosen)
         except (DataError, ValueError) as e:
@@ -181,7 +171,3 @@ class TestPanel:
         (predicted,) = predict(self.trained.model, data)
         out.dataset.state, out.dataset.predicted = "done", names[predicted]
         out.textContent = f"Predicted: {names[predicted]}"
-
-
-def _csv_cell(text: str) -> str:
-    return '"' + text.replace('"', '""') + '"' if any(c in text for c in ',"\n') else text
