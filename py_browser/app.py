@@ -46,9 +46,11 @@ async def start() -> None:
     except Exception as e:
         set_state("error", f"WebGPU could not be opened: {e}", webgpu="none")
         return
-    progress(f"Compiling a test kernel on {adapter['description']}…")
+    progress("Loading tinygrad…")
     import tinygrad
     from tinygrad import Tensor
+
+    progress(f"Compiling a test kernel on {adapter['description']}…")
 
     got = (Tensor([1.0, 2.0, 3.0, 4.0]) * 2 + 1).sum().item()
     if got != 24.0:
@@ -61,6 +63,7 @@ async def start() -> None:
             "tinygrad": getattr(tinygrad, "__version__", "0.14.0"),
         }
     )
+    progress("Building the page…")
     global panel, tasks, form
     from py_browser.local_training import LocalTrainingPanel
     from py_browser.model_library import ModelLibrary

@@ -44,6 +44,17 @@ async def fetch_bytes(url: str) -> bytes:
     return bytes((await response.arrayBuffer()).to_bytes())
 
 
+async def initial_weights(task_id: str, token: str) -> bytes | None:
+    """The initial weights the task's creator uploaded to this server, or None when it starts from its seed (or
+    is not this server's)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    options = to_js({"headers": headers}, dict_converter=js.Object.fromEntries)
+    response = await js.fetch(f"{js.location.origin}/api/tasks/{js.encodeURIComponent(task_id)}/initial-model", options)
+    if not response.ok:
+        return None
+    return bytes((await response.arrayBuffer()).to_bytes())
+
+
 async def decode_image(name: str, data: bytes, spec: ImageData) -> bytes:
     """RGBA bytes of an encoded image resized to the task's size; grey tasks draw it through a grayscale filter."""
     try:

@@ -229,8 +229,8 @@ class LocalTrainingPanel:
         self.event_log.reset()
         self.stepping_since = None
         self.runs += 1
+        self.result("running", "Training…")  # before the new run's number: who sees that number sees it running
         _element("train-result").setAttribute("data-run", str(self.runs))
-        self.result("running", "Training…")
         try:
             await self._train(task, self.cancel_token)
         except TrainingCancelled:
@@ -255,12 +255,14 @@ class LocalTrainingPanel:
         self.message("Reading your data…")
         source = await files.to_source(task, self.data.files(), self.message)
         model = build_model(task)
-        if self.start_from is not None and self.start_from[0] == task.id:
-            load_safetensors(model, self.start_from[1])
-            self.start_from = None
         together = not _element("collaboration").hidden and _element("collaborate").checked
         client: FederatedClient | DecentralizedPeer | None = None
         token = _element("join-token").value
+        if self.start_from is not None and self.start_from[0] == task.id:
+            load_safetensors(model, self.start_from[1])
+            self.start_from = None
+        elif not together and (uploaded := await files.initial_weights(task.id, token)) is not None:
+            load_safetensors(model, uploaded)  # together, the server sends them
         if together and task.scheme == "decentralized":
             data = prepare_data(task, source)
             url = websocket_transport.task_url(task.id, "decentralized")
@@ -295,6 +297,7 @@ class LocalTrainingPanel:
             on_progress=self.on_progress,
             on_epoch=self.on_epoch,
             round_end=client.round_end if client else None,
+            on_round=self.charts.add_round if client else None,
         )
         if client is None:
             federation_view.hide()

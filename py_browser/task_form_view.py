@@ -1,42 +1,38 @@
 """The "Create a task" panel: the form py_shared/task_form.py describes, drawn on the page; a sample CSV dropped in
-or picked (read here, never uploaded) gives a tabular task's columns; the ε the privacy settings give is shown as
-the creator types; each problem appears next to its field, and only a valid task is sent to the server."""
+or picked (read here, never uploaded) gives a tabular task's columns, sample images an image task's size,
+channels and labels, a sample text its characters; the ε the privacy settings give is shown as the creator
+types; each problem appears next to its field, and only a valid task is sent to the server."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import js
 from pyodide.ffi import to_js
-from pyscript import document
+from pyscript import document, window
 
 from py_browser import files
 from py_browser.page_events import PageEvents
 from py_browser.table_rows import table_row
+from py_browser.task_form_markup import PREFIX, form_html, shown
 from py_shared.data.examples import DataError
+from py_shared.data.sample_profile import image_profile, text_profile
 from py_shared.task import task_to_json
 from py_shared.task_form import (
     ADMIN_TOKEN,
-    BY_NAME,
     FIELDS,
-    JOIN_TOKEN,
     ROLES,
     CsvSample,
-    Field,
     FormProblems,
     Role,
-    applies,
     build_task,
     field_of,
     planned_epsilon,
     read_sample,
 )
-
-PREFIX = "task-form-"
-EXTRA = ((JOIN_TOKEN, "Join token (makes the task private; leave empty for a public one)"),
-         (ADMIN_TOKEN, "This server's admin token (if it asks for one)"))  # fmt: skip
 
 
 def _element(name: str) -> Any:
@@ -46,43 +42,8 @@ def _element(name: str) -> Any:
 def _make(tag: str, **attributes: str) -> Any:
     element = document.createElement(tag)
     for key, value in attributes.items():
-        element.setAttribute(key.removesuffix("_"), value)
+        element.setAttribute(key, value)
     return element
-
-
-def _input(field: Field) -> Any:
-    if field.kind in ("choice", "int-choice"):
-        control = _make("select")
-        for choice in field.choices:
-            option = _make("option", value=choice)
-            option.textContent = choice
-            control.append(option)
-    elif field.kind == "bool":
-        control = _make("input", type="checkbox")
-        control.checked = field.default == "true"
-    elif field.kind == "area":
-        control = _make("textarea", rows="3")
-    else:
-        control = _make("input", type="text", autocomplete="off", spellcheck="false")
-    control.id = PREFIX + field.name
-    if field.kind != "bool":
-        control.value = field.default
-    return control
-
-
-def _row(name: str, label: str, control: Any) -> Any:
-    row = _make("div", class_="field")
-    row.dataset.field = name
-    caption = _make("label", for_=PREFIX + name)
-    caption.textContent = label
-    error = _make("p", class_="field-error", id=f"{PREFIX}{name}-error")
-    if control.getAttribute("type") == "checkbox":  # the label is the finger's target, as wide as the form
-        caption.className = "check"
-        caption.prepend(control)
-        row.append(caption, error)
-    else:
-        row.append(caption, control, error)
-    return row
 
 
 class TaskForm:
@@ -91,43 +52,27 @@ class TaskForm:
     def __init__(self, created: Callable[[str], Awaitable[None]]) -> None:
         self.created = created
         self.sample: CsvSample | None = None
+        self.problems: set[str] = set()  # the fields showing a problem
         self.events = PageEvents()
-        form = document.getElementById("task-form")
-        rows = [self._columns_row() if f.kind == "columns" else _row(f.name, f.label, _input(f)) for f in FIELDS]
-        for name, label in EXTRA:
-            secret = name == ADMIN_TOKEN
-            rows.append(_row(name, label, _make("input", type="text", id=PREFIX + name, autocomplete="off",
-                                                spellcheck="false", class_="secret" if secret else "")))  # fmt: skip
-        form.replaceChildren(*rows)
+        self.form = document.getElementById("task-form")
+        self.form.innerHTML = form_html()  # one round trip to the page, not hundreds
         self.events.on("task-form", "input", lambda e: self._update())
         self.events.on("task-form", "change", lambda e: self._update())
         self.events.on(PREFIX + "sample", "change", self.on_sample)
         self.events.on(PREFIX + "drop", "dragover", lambda e: e.preventDefault())
         self.events.on(PREFIX + "drop", "drop", self.on_drop)
+        self.events.on(PREFIX + "data_sample", "change", self.on_data_sample)
+        self.events.on(PREFIX + "data_sample-drop", "dragover", lambda e: e.preventDefault())
+        self.events.on(PREFIX + "data_sample-drop", "drop", self.on_data_sample_drop)
         self.events.on(PREFIX + "create", "click", self.on_create)
         self._update()
         document.getElementById("create").hidden = False
 
-    def _columns_row(self) -> Any:
-        picker = _make("input", type="file", accept=".csv,text/csv")
-        picker.id = PREFIX + "sample"
-        zone = _make("div", class_="drop", id=PREFIX + "drop")
-        hint = _make("p", class_="hint")
-        hint.textContent = "Drop a sample CSV here, or pick one: its header gives the columns. It stays on this device."
-        table = _make("table", id=PREFIX + "columns", hidden="")
-        zone.append(picker, hint, table)
-        return _row("columns", BY_NAME["columns"].label, zone)
-
     def values(self) -> dict[str, str]:
-        """What the form holds, as typed (checkboxes as "true"/"false")."""
-        out = {}
-        for field in FIELDS:
-            if field.kind != "columns":  # the sample's columns: roles()
-                control = _element(field.name)
-                out[field.name] = ("true" if control.checked else "false") if field.kind == "bool" else control.value
-        for name, _ in EXTRA:
-            out[name] = _element(name).value
-        return out
+        """What the form holds, as typed (checkboxes as "true"/"false"), read in one go through FormData."""
+        named = json.loads(window.JSON.stringify(window.Object.fromEntries(window.FormData.new(self.form))))
+        checks = {f.name: "true" if f.name in named else "false" for f in FIELDS if f.kind == "bool"}
+        return {**named, **checks}
 
     def roles(self) -> dict[str, Role]:
         """Each sample column's chosen role."""
@@ -137,8 +82,7 @@ class TaskForm:
 
     def _update(self) -> None:
         values = self.values()
-        for field in FIELDS:
-            document.querySelector(f'#task-form [data-field="{field.name}"]').hidden = not applies(field, values)
+        self.form.className = shown(values)  # which rows apply: app.css's .when-<choice> rules
         epsilon = planned_epsilon(values)
         _element("epsilon").textContent = (
             f"These privacy settings give ε = {epsilon:.2f} (δ = {values['delta']}) after {values['epochs']} rounds."
@@ -158,6 +102,36 @@ class TaskForm:
         dropped = event.dataTransfer.files
         if dropped.length:
             await self._read_sample(dropped.item(0))
+
+    async def on_data_sample(self, event: Any) -> None:
+        """Sample images or a sample text were picked."""
+        await self._profile(_element("data_sample").files)
+
+    async def on_data_sample_drop(self, event: Any) -> None:
+        event.preventDefault()
+        await self._profile(event.dataTransfer.files)
+
+    async def _profile(self, chosen: Any) -> None:
+        """Fill the image or text fields in from sample files."""
+        if not chosen.length:
+            return
+        self._show_problems({})
+        image = self.values()["data_kind"] == "image"
+        try:
+            sample = await files.chosen_files(chosen)
+            found = image_profile(sample) if image else text_profile(sample)
+        except DataError as e:
+            self._show_problems({"data_sample": str(e)})
+            return
+        for name, value in found.items():
+            _element(name).value = value
+        if image:
+            grey = "grey" if found["channels"] == "1" else "colour"
+            read = f"Read: {found['width']} x {found['height']} px, {grey}, labels {found['labels']}."
+        else:
+            read = f"Read: {len(found['alphabet'])} characters, for the char tokenizer."
+        _element("data_sample-hint").textContent = read
+        self._update()
 
     async def _read_sample(self, file: Any) -> None:
         self._show_problems({})
@@ -188,8 +162,9 @@ class TaskForm:
         _element("columns").hidden = False
 
     def _show_problems(self, by_field: dict[str, str]) -> None:
-        for name in [f.name for f in FIELDS] + [name for name, _ in EXTRA]:
+        for name in self.problems | (by_field.keys() - {""}):  # only what changes: each is a round trip
             _element(f"{name}-error").textContent = by_field.get(name, "")
+        self.problems = set(by_field) - {""}
         _element("result").textContent = by_field.get("", "")
         _element("result").dataset.state = "error" if by_field else "idle"
 
@@ -204,7 +179,9 @@ class TaskForm:
         self._show_problems({})
         _element("create").disabled = True
         try:
-            status, answer = await _post_task(task_to_json(task), token, values[ADMIN_TOKEN])
+            chosen = _element("initial_weights").files
+            weights = await files.file_bytes(chosen.item(0)) if chosen.length else None
+            status, answer = await _post_task(task_to_json(task), token, values[ADMIN_TOKEN], weights)
         except Exception as e:
             self._show_problems({"": f"The server could not be reached: {e}"})
             return
@@ -221,12 +198,15 @@ class TaskForm:
                             {"": f"The server refused the task: {message}"})  # fmt: skip
 
 
-async def _post_task(task: object, token: str, admin_token: str) -> tuple[int, dict[str, Any]]:
-    """POST the task to /api/tasks; the status and the JSON answer."""
+async def _post_task(task: object, token: str, admin_token: str, weights: bytes | None) -> tuple[int, dict[str, Any]]:
+    """POST the task (and its initial weights) to /api/tasks; the status and the JSON answer."""
     headers = {"Content-Type": "application/json"}
     if admin_token:
         headers["Authorization"] = f"Bearer {admin_token}"
-    body = json.dumps({"task": task, "join_token": token})
+    request: dict[str, object] = {"task": task, "join_token": token}
+    if weights is not None:
+        request["initial_model"] = base64.b64encode(weights).decode()
+    body = json.dumps(request)
     options = to_js({"method": "POST", "headers": headers, "body": body}, dict_converter=js.Object.fromEntries)
     response = await js.fetch(js.location.origin + "/api/tasks", options)
     text = await response.text()

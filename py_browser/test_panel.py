@@ -1,6 +1,7 @@
 """The "Test and predict" panel: evaluate the model just trained on a labelled test set (accuracy, accuracy per
-class, the confusion matrix, every prediction as a CSV download), or predict one example: an image, or a table
-row typed into a form. The test data is read here, like the training data, and never leaves the device."""
+class, the confusion matrix, every prediction as a CSV download), predict every example of an unlabelled file
+(a CSV download), or predict one example: an image, or a table row typed into a form. The test data is read
+here, like the training data, and never leaves the device."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from py_browser import files
 from py_browser.page_events import PageEvents
 from py_browser.table_rows import table_row
 from py_shared.data.examples import DataError
+from py_shared.data.prediction_input import file_order, for_prediction, is_labelled
 from py_shared.data.tabular import NumericStats, to_csv
 from py_shared.models.base import Model
 from py_shared.task import ImageData, TabularData, TaskDefinition
@@ -116,19 +118,36 @@ class TestPanel:
         if self.trained is None:
             return
         result = _element("test-result")
-        result.dataset.state, result.textContent = "running", "Evaluating…"
+        result.dataset.state, result.textContent = "running", "Reading the file…"
+        result.removeAttribute("data-accuracy")
+        result.removeAttribute("data-predictions")
+        task, names = self.trained.task, class_names(self.trained.task)
         try:
-            data = await self._examples(await files.chosen_files(_element("test-files").files))
+            chosen = await files.chosen_files(_element("test-files").files)
+            if is_labelled(task, chosen):
+                data = await self._examples(chosen)
+                inputs = None
+            else:
+                inputs = for_prediction(task, chosen)
+                data = await self._examples(inputs.files)
         except (DataError, ValueError) as e:
-            result.dataset.state, result.textContent = "error", f"Cannot evaluate: {e}"
+            result.dataset.state, result.textContent = "error", f"Cannot test or predict: {e}"
             return
-        names = class_names(self.trained.task)
-        true, predicted = true_classes(data), predict(self.trained.model, data)
+        seed = task.training.seed
+        predicted = file_order(predict(self.trained.model, data), seed)
+        _element("test-download").hidden = False
+        if inputs is not None:
+            _element("test-classes").hidden = True
+            rows = [[*cells, names[p]] for cells, p in zip(inputs.rows, predicted, strict=True)]
+            self.predictions_csv = to_csv([*inputs.header, "predicted"], rows)
+            result.dataset.state, result.dataset.predictions = "done", str(len(rows))
+            result.textContent = f"No labels in this file: predicted its {len(rows)} examples; download them below."
+            return
+        true = file_order(true_classes(data), seed)
         report = class_report(true, predicted, names)
         self._show(report)
         rows = [[str(i + 1), names[t], names[p]] for i, (t, p) in enumerate(zip(true, predicted, strict=True))]
         self.predictions_csv = to_csv(["example", "label", "predicted"], rows)
-        _element("test-download").hidden = False
         result.dataset.state, result.dataset.accuracy = "done", f"{report.accuracy:.6g}"
         result.textContent = f"Accuracy {report.accuracy:.1%} on {len(true)} test examples."
 
@@ -152,19 +171,17 @@ class TestPanel:
         task, out = self.trained.task, _element("predict-result")
         names = class_names(task)
         spec = task.data
-        # one example, labelled with any class (the label is not used): the same reading as for training
         if isinstance(spec, ImageData):
             image = _element("predict-image").files.item(0)
-            labels = f"filename,label\n{image.name},{names[0]}\n".encode()
-            chosen = {image.name: await files.file_bytes(image), "labels.csv": labels}
+            chosen = {image.name: await files.file_bytes(image)}
         else:
             assert isinstance(spec, TabularData)
             inputs = _element("predict-row").querySelectorAll("input")
             values = {str(inputs.item(i).dataset.column): str(inputs.item(i).value) for i in range(inputs.length)}
-            row = [values[c] for c in spec.feature_columns] + [names[0]]
-            chosen = {"row.csv": to_csv([*spec.feature_columns, spec.label_column], [row]).encode()}
+            row = [values[c] for c in spec.feature_columns]
+            chosen = {"row.csv": to_csv(list(spec.feature_columns), [row]).encode()}
         try:
-            data = await self._examples(chosen)
+            data = await self._examples(for_prediction(task, chosen).files)
         except (DataError, ValueError) as e:
             out.dataset.state, out.textContent = "error", f"Cannot predict: {e}"
             return

@@ -9,6 +9,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed as WebSocketClosed
 from websockets.exceptions import InvalidHandshake, InvalidURI
 
+from py_shared.protocol.framing import KEEPALIVE_TIMEOUT_S
 from py_shared.protocol.transport import Connect, ConnectionClosed, QueuedTransport
 
 MAX_FRAME_BYTES = 128 * 1024 * 1024
@@ -61,7 +62,8 @@ def connector(url: str) -> Connect:
 
     async def open_connection() -> QueuedTransport:
         try:
-            connection = await connect(url, max_size=MAX_FRAME_BYTES, open_timeout=10, compression=None)
+            connection = await connect(url, max_size=MAX_FRAME_BYTES, open_timeout=10, compression=None,
+                                       ping_timeout=KEEPALIVE_TIMEOUT_S)  # fmt: skip
         except (InvalidHandshake, InvalidURI, TimeoutError) as e:
             raise ConnectionClosed(f"cannot connect to {url}: {e}") from None
         return WebSocketTransport(connection)

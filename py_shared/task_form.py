@@ -35,7 +35,9 @@ class Field:
     name: str
     label: str
     path: str
-    kind: str = "text"  # text, area, int, float, list (comma-separated ints), words, choice, int-choice, bool
+    # text, area, chars (a textarea kept as typed), int, float, list (comma-separated ints), words, choice,
+    # int-choice, bool; columns, sample and weights are files the form reads (not values of the task)
+    kind: str = "text"
     choices: tuple[str, ...] = ()
     default: str = ""
     when: tuple[str, ...] = ()
@@ -48,13 +50,14 @@ FIELDS: tuple[Field, ...] = (
     Field("data_kind", "Data type", "data.kind", "choice", ("tabular", "image", "text"), "tabular"),
     Field("columns", "Columns (from a sample CSV)", "data.feature_columns", "columns", when=("tabular",)),
     Field("normalize", "Standardise numeric columns", "data.normalize", "bool", default="true", when=("tabular",)),
+    Field("data_sample", "Sample data (fills in the fields below)", "", "sample", when=("image", "text")),
     Field("width", "Image width (px)", "data.width", "int", default="28", when=("image",)),
     Field("height", "Image height (px)", "data.height", "int", default="28", when=("image",)),
     Field("channels", "Channels", "data.channels", "int-choice", ("1", "3"), "1", when=("image",)),
     Field("labels", "Labels (comma-separated)", "data.labels", "words", when=("image",)),
     Field("tokenizer", "Tokenizer", "data.tokenizer", "choice", ("char", "gpt2-bpe"), "char", when=("text",)),
     Field("context_length", "Context (tokens)", "data.context_length", "int", default="64", when=("text",)),
-    Field("alphabet", "Characters (char tokenizer)", "data.alphabet", when=("text",)),
+    Field("alphabet", "Characters (char tokenizer)", "data.alphabet", "chars", when=("text",)),
     Field("model_kind", "Model", "model.kind", "choice", ("mlp", "cnn", "gpt"), "mlp"),
     Field("hidden", "Hidden layer sizes", "model.hidden", "list", default="64, 32", when=("mlp",)),
     Field("conv", "Convolution channels", "model.conv", "list", default="16, 32", when=("cnn",)),
@@ -62,6 +65,7 @@ FIELDS: tuple[Field, ...] = (
     Field("layers", "Layers", "model.layers", "int", default="2", when=("gpt",)),
     Field("heads", "Attention heads", "model.heads", "int", default="4", when=("gpt",)),
     Field("embed", "Embedding size", "model.embed", "int", default="64", when=("gpt",)),
+    Field("initial_weights", "Initial weights (.safetensors; none: drawn from the seed)", "initial_model", "weights"),
     Field("epochs", "Epochs", "training.epochs", "int", default="10"),
     Field("batch_size", "Batch size", "training.batch_size", "int", default="32"),
     Field("learning_rate", "Learning rate", "training.learning_rate", "float", default="0.001"),
@@ -79,6 +83,8 @@ FIELDS: tuple[Field, ...] = (
     Field("secure_aggregation", "Secure aggregation", "secure_aggregation", "bool", default="false"),
 )
 BY_NAME = {f.name: f for f in FIELDS}
+FILE_KINDS = ("columns", "sample", "weights")
+CHOOSERS = ("data_kind", "model_kind", "scheme")  # the fields whose values decide which fields apply (`when`)
 JOIN_TOKEN, ADMIN_TOKEN = "join_token", "admin_token"  # not in the task: the API request carries them
 
 
@@ -142,7 +148,7 @@ def read_sample(text: str, name: str) -> CsvSample:
 
 def applies(field: Field, values: Mapping[str, str]) -> bool:
     """Whether `field` is part of the task under the form's current choices."""
-    chosen = {value_of(values, name) for name in ("data_kind", "model_kind", "scheme")}
+    chosen = {value_of(values, name) for name in CHOOSERS}
     return not field.when or bool(chosen & set(field.when))
 
 
@@ -153,6 +159,8 @@ def value_of(values: Mapping[str, str], name: str) -> str:
 
 def _value(field: Field, text: str) -> JSON:
     """The JSON value of what was typed; as typed when it is not the number due, for task_from_json to name."""
+    if field.kind == "chars":
+        return text  # a newline or a space may be one of the characters
     text = text.strip()
     try:
         if field.kind in ("int", "int-choice"):
@@ -188,7 +196,7 @@ def task_json(values: Mapping[str, str], sample: CsvSample | None, roles: Mappin
     """The task JSON the form describes (fields that do not apply are left out)."""
     task: dict[str, JSON] = {}
     for field in FIELDS:
-        if not applies(field, values) or field.kind == "columns":
+        if not applies(field, values) or field.kind in FILE_KINDS:
             continue
         value = _value(field, value_of(values, field.name))
         if field.name == "id" and value == "":
@@ -251,6 +259,8 @@ def field_of(path: str) -> str:
         return "columns"
     best = ""
     for field in FIELDS:
+        if not field.path:
+            continue
         if path == field.path or path.startswith(field.path + "."):
             return field.name
         if field.path.startswith(path + ".") and not best:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import uvicorn
 
+from py_shared.protocol.framing import KEEPALIVE_TIMEOUT_S
 from py_shared.protocol.peer_messages import IceServer
 from server.app import ROOT, create_app
 from server.connection_control import ControlledWebSocketProtocol
@@ -117,6 +118,7 @@ def main(argv: list[str] | None = None) -> None:
         ws=ControlledWebSocketProtocol,  # per-connection frame limits and send pacing (connection_control.py)
         ws_max_size=MAX_WEBSOCKET_FRAME,
         ws_per_message_deflate=False,  # float32 weights barely compress; deflating them costs CPU on both sides
+        ws_ping_timeout=KEEPALIVE_TIMEOUT_S,  # uvicorn's 20 s dropped stalled CPython participants
     )
     uvicorn.Server(config).run(sockets=[sock])
 

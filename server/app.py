@@ -84,7 +84,7 @@ def create_app(
             Route("/", index),
             Route("/index.html", index),
             Route("/api/health", health),
-            *task_routes(catalog, store, admin_token, federation.online),
+            *task_routes(catalog, store, admin_token, federation.online, federation.builder.build),
             WebSocketRoute("/api/tasks/{task_id}/federated", federation.federated_endpoint),
             WebSocketRoute("/api/tasks/{task_id}/decentralized", federation.decentralized_endpoint),
             Route("/api/tasks/{task_id}/model", federation.model_file),

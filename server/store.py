@@ -1,5 +1,5 @@
-"""What survives a restart: created tasks (with their join tokens), each task's global model and round, and the
-feature statistics a secure tabular task's participants agreed on.
+"""What survives a restart: created tasks (with their join tokens and the initial weights their creator uploaded),
+each task's global model and round, and the feature statistics a secure tabular task's participants agreed on.
 
 SQLite under --data-dir holds the rows; each global model is a safetensors file beside it, written to a temporary
 name and renamed, so a crash mid-write leaves the previous model intact.
@@ -64,17 +64,30 @@ class Store:
     def save_model(self, task_id: str, round_: int, safetensors: bytes) -> None:
         """Replace the task's stored global model atomically."""
         name = f"{task_id}.safetensors"
-        temporary = self.models_dir / f".{name}.tmp"
-        with open(temporary, "wb") as f:
-            f.write(safetensors)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, self.models_dir / name)
+        self._write(name, safetensors)
         self.db.execute(
             "INSERT INTO models VALUES (?, ?, ?, ?) ON CONFLICT(task_id) DO UPDATE SET round = excluded.round, "
             "file = excluded.file, updated = excluded.updated",
             (task_id, round_, name, time.time()),
         )
+
+    def save_initial(self, task_id: str, safetensors: bytes) -> None:
+        """Keep the initial weights a task's creator uploaded (before the task itself is added)."""
+        self._write(f"{task_id}.initial.safetensors", safetensors)
+
+    def load_initial(self, task_id: str) -> bytes | None:
+        """The task's uploaded initial weights, if it has some."""
+        path = self.models_dir / f"{task_id}.initial.safetensors"
+        return path.read_bytes() if path.is_file() else None
+
+    def _write(self, name: str, data: bytes) -> None:
+        """Write models_dir/name through a temporary file, so a crash mid-write leaves the previous one intact."""
+        temporary = self.models_dir / f".{name}.tmp"
+        with open(temporary, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, self.models_dir / name)
 
     def load_statistics(self, task_id: str) -> JSON | None:
         """The feature statistics the task's participants agreed on (JSON), if they did."""

@@ -49,6 +49,21 @@ function loadCharts(folder) {
   });
 }
 
+// A chart follows its box's width (a phone turned sideways, a resized window): uPlot draws in pixels.
+function chartMaker() {
+  const box = document.getElementById("train-charts");
+  new ResizeObserver(() => {
+    const width = Math.max(200, box.clientWidth);
+    for (const holder of box.querySelectorAll(".chart")) {
+      if (holder.chart && holder.chart.width !== width) holder.chart.setSize({ width, height: holder.chart.height });
+    }
+  }).observe(box);
+  return (options, data, holder) => {
+    holder.chart = new uPlot(options, data, holder);
+    return holder.chart;
+  };
+}
+
 async function boot() {
   progress("Checking browser features…");
   const missing = await missingFeatures();
@@ -62,6 +77,7 @@ async function boot() {
   }
   const runtime = await (await fetch("/www/dist/runtime.json")).json();
   await loadCharts(runtime.uplot);
+  window.pydiscoChart = chartMaker();
   progress("Starting Python (Pyodide) and installing tinygrad and PyDisco…");
   // Everything the worker loads comes from this server: `interpreter` points at our copy of Pyodide (PyScript
   // would otherwise take it from a CDN) and `packages` are our wheels, installed by micropip.

@@ -20,6 +20,10 @@ VERSION = 1
 PREFIX = struct.Struct("<2sBI")
 MAX_HEADER_BYTES = 16 * 1024
 DEFAULT_MAX_FRAME_BYTES = 64 * 1024 * 1024
+# How long either end of a WebSocket waits for the pong to its keepalive ping. A CPython participant's event loop
+# stalls while tinygrad compiles its first training steps (over 40 s on a busy 2-core machine); the libraries'
+# 20 s dropped it mid-round, and it lost that round.
+KEEPALIVE_TIMEOUT_S = 120.0
 
 
 class FrameError(ValueError):

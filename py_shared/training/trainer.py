@@ -65,8 +65,21 @@ class EpochMetrics:
         return math.exp(min(self.val_loss, 50.0)) if self.val_loss is not None else None
 
 
+@dataclass(frozen=True)
+class RoundMetrics:
+    """The model after a round with the others: its validation figures, and the training figures of the
+    epoch so far (the steps before the round)."""
+
+    round: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float | None
+    val_accuracy: float | None
+
+
 ProgressCallback = Callable[[Progress], None]
 EpochCallback = Callable[[EpochMetrics], None]
+RoundCallback = Callable[[RoundMetrics], None]
 RoundHook = Callable[[int], Awaitable[None]]
 
 
@@ -99,10 +112,12 @@ class Trainer:
         on_epoch: EpochCallback | None = None,
         round_end: RoundHook | None = None,
         reports_per_epoch: int = 10,
+        on_round: RoundCallback | None = None,
     ) -> None:
         self.task, self.model, self.train, self.validation = task, model, train, validation
         self.spec = task.training
         self.on_progress, self.on_epoch, self.round_end = on_progress, on_epoch, round_end
+        self.on_round = on_round
         self.optimizer = make_optimizer(self.spec, model.parameters())
         if isinstance(train, DeviceExamples):
             self.batch = min(self.spec.batch_size, train.count)
@@ -205,17 +220,30 @@ class Trainer:
                         self.on_progress(Progress(epoch, self.spec.epochs, step, self.steps_per_epoch, loss, accuracy))
                 if self.spec.round_unit == "batches" and step % self.spec.round_duration == 0:
                     await self._round()
+                    if self.on_round is not None:  # measured now: the next round may come within this epoch
+                        self._report_round(step, self._validate())
                 await asyncio.sleep(0)  # let the UI (or the network) run between steps
             train_loss, train_accuracy = (v / self.steps_per_epoch for v in _pair(self.sums))
-            if self.spec.round_unit == "epochs" and epoch % self.spec.round_duration == 0:
+            rounded = self.spec.round_unit == "epochs" and epoch % self.spec.round_duration == 0
+            if rounded:
                 await self._round()
-            val_loss, val_accuracy = self.evaluate(self.validation) if self.validation is not None else (None, None)
+            val_loss, val_accuracy = self._validate()
+            if rounded and self.on_round is not None:
+                self._report_round(self.steps_per_epoch, (val_loss, val_accuracy))
             seconds = time.perf_counter() - started
             metrics = EpochMetrics(epoch, train_loss, train_accuracy, val_loss, val_accuracy, seconds)
             history.append(metrics)
             if self.on_epoch:
                 self.on_epoch(metrics)
         return history
+
+    def _validate(self) -> tuple[float | None, float | None]:
+        return self.evaluate(self.validation) if self.validation is not None else (None, None)
+
+    def _report_round(self, steps: int, validation: tuple[float | None, float | None]) -> None:
+        assert self.on_round is not None
+        loss, accuracy = (v / steps for v in _pair(self.sums))
+        self.on_round(RoundMetrics(self.rounds_done, loss, accuracy, *validation))
 
     async def _round(self) -> None:
         self.rounds_done += 1

@@ -35,7 +35,9 @@ from py_shared.protocol.messages import (
     encode_message,
 )
 from py_shared.protocol.peer_messages import IceServer
+from py_shared.safetensors_file import safetensors_to_flat
 from py_shared.task import Scheme, TaskDefinition
+from py_shared.weights import Slot
 from server.connection_control import ConnectionControl, control_of
 from server.decentralized.peer_room import PeerRoom
 from server.federation.initial_model import ModelBuilder
@@ -43,6 +45,7 @@ from server.federation.outbox import Outbox
 from server.federation.room import Participant, Room, TaskRoom
 from server.store import Store
 from server.task_catalog import Catalog
+from server.tasks_api import token_refusal
 
 R = TypeVar("R")
 
@@ -88,8 +91,16 @@ class Federation:
 
     async def _create_room(self, task_id: str) -> TaskRoom:
         task = self.catalog.tasks[task_id]
-        slots, initial = await self.builder.build(task)
+        slots, initial = await self.initial_model(task)
         return TaskRoom(task, self.store, slots, initial)
+
+    async def initial_model(self, task: TaskDefinition) -> tuple[list[Slot], bytes]:
+        """The task's model layout and the weights it starts from: its creator's upload, or else drawn from its
+        seed (in the builder's worker)."""
+        slots, initial = await self.builder.build(task)
+        if (uploaded := self.store.load_initial(task.id)) is not None:
+            initial, _ = safetensors_to_flat(slots, uploaded)  # checked when the task was created
+        return slots, initial
 
     def online(self, task_id: str) -> int:
         """How many participants (clients or peers) are connected to the task now."""
@@ -108,12 +119,8 @@ class Federation:
         task = self.catalog.tasks.get(task_id)
         if task is None or task.scheme != "federated":
             return JSONResponse({"error": f"no federated task {task_id!r}"}, status_code=404)
-        required = self.catalog.join_tokens.get(task_id, "")
-        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        if required and not hmac.compare_digest(given.encode(), required.encode()):
-            return JSONResponse(
-                {"error": "this task's model needs its join token (Authorization: Bearer ...)"}, status_code=401
-            )
+        if refused := token_refusal(self.catalog, task_id, request, "model"):
+            return refused
         room = await self.room(task_id)
         headers = {
             "content-disposition": f'attachment; filename="{task_id}-round{room.round}.safetensors"',
@@ -154,7 +161,7 @@ class Federation:
         return await _shared(self.peer_rooms, task.id, lambda: self._create_peer_room(task))
 
     async def _create_peer_room(self, task: TaskDefinition) -> PeerRoom:
-        _, initial = await self.builder.build(task)
+        _, initial = await self.initial_model(task)
         return PeerRoom(task, self.limits.ice_servers, initial)
 
     async def _serve(self, websocket: WebSocket, task_id: str, address: str, scheme: Scheme) -> None:

@@ -40,18 +40,42 @@ def worker_file(name: str) -> Path:
     return Path(__file__).with_name(name)
 
 
+CONTROLS = "button, select, input, textarea, summary, #collaboration label, #task-form label.check, #task-list a"
+
+
+def layout_problems(page: webdriver.Chrome) -> list[str]:
+    """What makes the page hard to use on a phone: sideways scrolling, controls smaller than a fingertip."""
+    width = page.execute_script("return document.documentElement.clientWidth")
+    scroll = page.execute_script("return document.documentElement.scrollWidth")
+    problems = [f"the page is {scroll} px wide on a {width} px screen"] if scroll > width else []
+    small = page.execute_script(
+        """return [...document.querySelectorAll(arguments[0])]
+             .filter((e) => e.offsetParent !== null && e.type !== "checkbox")
+             .map((e) => [e.id || e.tagName, e.getBoundingClientRect()])
+             .filter(([, r]) => r.width < 44 || r.height < 44)
+             .map(([name, r]) => `${name} ${Math.round(r.width)}x${Math.round(r.height)}`)""",
+        CONTROLS,
+    )
+    return problems + [f"smaller than 44 x 44 px: {', '.join(small)}"] * bool(small)
+
+
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 SIZES = {"phone": {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True},
          "desktop": {"width": 1440, "height": 900, "deviceScaleFactor": 1, "mobile": False}}  # fmt: skip
 
 
 def screenshots(page: webdriver.Chrome, screen: str) -> list[Path]:
-    """Save the whole page at phone and desktop size under test-artifacts/screenshots (not committed)."""
+    """Save the whole page at phone and desktop size under test-artifacts/screenshots (not committed), and
+    check it at phone size: nothing scrolls sideways, no control is smaller than a fingertip."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     saved = []
     try:
         for size, metrics in SIZES.items():
-            height = page.execute_script("return document.documentElement.scrollHeight")
+            page.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", metrics)
+            if size == "phone":
+                problems = layout_problems(page)
+                assert problems == [], f"{screen}: {problems}"
+            height = page.execute_script("return document.documentElement.scrollHeight")  # at this width
             page.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {**metrics, "height": max(height, 1)})
             path = SCREENSHOTS / f"{screen}-{size}.png"
             assert page.save_screenshot(str(path)), path

@@ -1,15 +1,18 @@
 """Creating a task from the page's form, as a new user would: a sample CSV gives the columns (read in the page,
 never uploaded), each bad field is named next to it with nothing created, the ε of the privacy settings shows as
 they are typed, the server's admin token is asked for, and the created task appears in another page's list
-without a reload and trains."""
+without a reload and trains, from the seed's weights or from uploaded ones. Sample images or text fill in the
+image and text fields."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import struct
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -18,11 +21,15 @@ from selenium.webdriver.support.ui import Select
 
 from harness.chromium import chromium, wait_for_state
 from harness.server_process import running_server
+from py_shared.models import build_model
+from py_shared.safetensors_file import flat_to_safetensors, model_to_safetensors
+from py_shared.task import MLPModel, TaskDefinition, task_from_json
 from py_shared.task_form import planned_epsilon
+from py_shared.weights import layout
 from tests.browser.conftest import screenshots
 from tests.browser.test_home import listed
-from tests.browser.test_local_training import PHONE, choose, layout_problems, start_training, wait_result
-from tests.fixtures import titanic_like_csv
+from tests.browser.test_local_training import choose, first_train_loss, start_training, wait_result
+from tests.fixtures import digits_folder, titanic_like_csv
 
 ADMIN = "form-admin-token"
 
@@ -115,12 +122,68 @@ def test_a_tabular_task_made_in_the_form_is_listed_on_another_page_and_trains(
         assert time.monotonic() < deadline, "the other page never listed the new task"
         time.sleep(0.3)
     assert creator.find_element("id", "task-select").get_attribute("value") == "passengers-from-a-form"
-    screenshots(creator, "create-task")
-    creator.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", PHONE)
-    try:
-        assert layout_problems(creator) == []  # the form, its columns table and messages, on a phone
-    finally:
-        creator.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    screenshots(creator, "create-task")  # the form, its columns table and messages; checked on a phone
     choose(creator, "data-files", sample)  # the sample is data of the task's shape: it trains alone
     start_training(creator)
     assert wait_result(creator, 300) == "done", creator.find_element("id", "train-result").text
+    assert first_train_loss(creator) < 1.5  # from the seed's weights
+
+    # the same task again, from uploaded weights: another model's are refused next to the field, these are used
+    made = task_from_json(json.loads(urllib.request.urlopen(f"{admin_server}/api/tasks/passengers-from-a-form").read()))
+    other_model = tmp_path / "other.safetensors"
+    other_model.write_bytes(model_to_safetensors(build_model(replace(made, model=MLPModel(hidden=(3,))))))
+    fill(creator, "title", "Passengers from weights")
+    fill(creator, "id", "passengers-from-weights")
+    fill(creator, "epochs", "1")
+    creator.find_element("id", "task-form-initial_weights").send_keys(str(other_model))
+    creator.find_element("id", "task-form-create").click()
+    assert "does not fit this model" in wait_text(creator, "task-form-initial_weights-error", "initial_model")
+    assert "passengers-from-weights" not in server_tasks(admin_server)
+    creator.find_element("id", "task-form-initial_weights").send_keys(str(confident_weights(made, tmp_path)))
+    creator.find_element("id", "task-form-create").click()
+    wait_text(creator, "task-form-result", "Created")
+    assert wait_text(creator, "task-summary", "Passengers from weights")
+    choose(creator, "data-files", sample)
+    start_training(creator)
+    assert wait_result(creator, 300) == "done", creator.find_element("id", "train-result").text
+    assert first_train_loss(creator) > 5  # it started from the upload: every row called class 0 with certainty
+
+
+def confident_weights(task: TaskDefinition, folder: Path) -> Path:
+    """Weights of `task`'s model that call every example class 0 with certainty (an output bias of 40, every other
+    weight 0), as a .safetensors file."""
+    slots = layout(build_model(task))
+    values = [0.0] * sum(s.size for s in slots)
+    assert slots[-1].name.endswith(".bias") and slots[-1].size == 2
+    values[slots[-1].offset] = 40.0  # the output layer's bias comes last
+    path = folder / "confident.safetensors"
+    path.write_bytes(flat_to_safetensors(slots, struct.pack(f"<{len(values)}f", *values)))
+    return path
+
+
+def test_sample_images_or_a_sample_text_fill_in_the_form(
+    two_pages: tuple[webdriver.Chrome, webdriver.Chrome], tmp_path: Path
+) -> None:
+    page = two_pages[1]
+    details = page.find_element("id", "create-details")
+    if details.get_attribute("open") is None:
+        page.find_element("css selector", "#create-details summary").click()
+    Select(page.find_element("id", "task-form-data_kind")).select_by_value("image")
+    folder = digits_folder(tmp_path / "digits", per_digit=2, digits=3, size=20)
+    page.find_element("id", "task-form-data_sample").send_keys("\n".join(str(p) for p in sorted(folder.iterdir())))
+    assert "20 x 20 px, grey, labels 0, 1, 2" in wait_text(page, "task-form-data_sample-hint", "Read:")
+    values = {
+        f: page.find_element("id", f"task-form-{f}").get_attribute("value") for f in ("width", "height", "labels")
+    }
+    assert values == {"width": "20", "height": "20", "labels": "0, 1, 2"}
+    assert page.find_element("id", "task-form-channels").get_attribute("value") == "1"
+
+    Select(page.find_element("id", "task-form-data_kind")).select_by_value("text")
+    text = tmp_path / "play.txt"
+    text.write_text("To be, or not to be:\nthat is the question.\n")
+    field = page.find_element("id", "task-form-data_sample")
+    field.clear()
+    field.send_keys(str(text))
+    wait_text(page, "task-form-data_sample-hint", "characters")
+    alphabet = page.execute_script("return document.getElementById('task-form-alphabet').value")
+    assert alphabet == "".join(sorted(set(text.read_text())))  # the newline too

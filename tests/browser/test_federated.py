@@ -30,6 +30,7 @@ from py_shared.safetensors_file import load_safetensors
 from py_shared.task import TaskDefinition
 from py_shared.training.pipeline import prepare_data
 from py_shared.training.trainer import Trainer
+from tests.browser.conftest import screenshots
 from tests.browser.test_local_training import choose, start_training, wait_result
 from tests.conftest import ROOT
 
@@ -101,8 +102,10 @@ def train_together(server_url: str, task: TaskDefinition, split: Split) -> tuple
             status = page.find_element("id", "federation")
             assert status.get_attribute("data-round") == str(ROUNDS)
             assert f"Round {ROUNDS}" in status.text and "participant" in status.text
+            assert page.find_element("id", "train-charts").get_attribute("data-rounds") == str(ROUNDS)  # per round
             story = page.find_element("id", "event-log").text  # the board's log, in plain words
             assert "Joined the task at round 0" in story and f"Round {ROUNDS - 1} aggregated" in story, story
+        screenshots(pages[0], f"together-{task.id}")  # the board after a run with the others
         out, _ = cpython.communicate(timeout=300)
     assert cpython.returncode == 0 and f"epochs={ROUNDS}" in out, out
 

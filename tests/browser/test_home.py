@@ -11,6 +11,7 @@ from selenium import webdriver
 
 from harness.chromium import wait_for_state
 from py_cli.federated import create_task
+from tests.browser.conftest import screenshots
 from tests.fixtures import titanic_like_task
 
 
@@ -37,6 +38,7 @@ def test_the_list_shows_each_task_s_badges_and_takes_in_a_new_task_without_a_rel
     assert "secure aggregation" in listed(page, "home-new") and "0 online" in listed(page, "home-new")
     options = [o.get_attribute("value") for o in page.find_elements("css selector", "#task-select option")]
     assert "home-new" in options  # and it can be chosen for training
+    screenshots(page, "home")
 
 
 def test_a_task_opens_from_its_link(browser: webdriver.Chrome, server_url: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import itertools
 import json
 import time
@@ -18,6 +19,7 @@ from selenium.webdriver.support.ui import Select
 from harness.chromium import wait_for_state
 from py_cli.files import read_task
 from py_shared.task import task_to_json
+from tests.browser.conftest import layout_problems, screenshots
 from tests.conftest import ROOT
 from tests.fixtures import digits_folder, digits_task, titanic_like_csv, titanic_like_task
 
@@ -230,23 +232,6 @@ def test_a_decentralized_task_is_joined_as_a_peer(ready_page: webdriver.Chrome, 
 
 
 PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 3, "mobile": True}
-CONTROLS = "button, select, input, textarea, summary, #collaboration label, #task-form label.check, #task-list a"
-
-
-def layout_problems(page: webdriver.Chrome) -> list[str]:
-    """What makes the page hard to use on a phone: sideways scrolling, controls smaller than a fingertip."""
-    width = page.execute_script("return document.documentElement.clientWidth")
-    scroll = page.execute_script("return document.documentElement.scrollWidth")
-    problems = [f"the page is {scroll} px wide on a {width} px screen"] if scroll > width else []
-    small = page.execute_script(
-        """return [...document.querySelectorAll(arguments[0])]
-             .filter((e) => e.offsetParent !== null && e.type !== "checkbox")
-             .map((e) => [e.id || e.tagName, e.getBoundingClientRect()])
-             .filter(([, r]) => r.width < 44 || r.height < 44)
-             .map(([name, r]) => `${name} ${Math.round(r.width)}x${Math.round(r.height)}`)""",
-        CONTROLS,
-    )
-    return problems + [f"smaller than 44 x 44 px: {', '.join(small)}"] * bool(small)
 
 
 def test_on_a_phone_nothing_scrolls_sideways_and_every_control_is_a_finger_wide(ready_page: webdriver.Chrome) -> None:
@@ -262,6 +247,15 @@ def test_on_a_phone_nothing_scrolls_sideways_and_every_control_is_a_finger_wide(
         assert layout_problems(page) == []  # with the epochs table and the result shown
     finally:
         page.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    screenshots(page, "train")  # the training board, after a run
+    # the charts draw the table's figures: loss then accuracy, training then validation, per epoch
+    drawn = page.execute_script(
+        "return [...document.querySelectorAll(arguments[0])].map(h => h.chart.data)", "#train-charts .chart"
+    )
+    row = [c.text for c in page.find_elements("css selector", "#train-epochs tbody tr td")]
+    loss, accuracy = drawn
+    assert loss[0] == [1] and accuracy[0] == [1]
+    assert [f"{loss[1][0]:.4f}", f"{accuracy[1][0]:.1%}", f"{loss[2][0]:.4f}", f"{accuracy[2][0]:.1%}"] == row[1:5]
 
 
 def test_a_person_alone_is_told_who_is_awaited_and_can_train_alone(ready_page: webdriver.Chrome) -> None:
@@ -301,6 +295,11 @@ def train_alone(page: webdriver.Chrome, epochs: int) -> None:
     assert wait_result(page) == "done", page.find_element("id", "train-result").text
 
 
+def first_train_loss(page: webdriver.Chrome) -> float:
+    """The training loss of the run's first epoch, as its table shows it."""
+    return float(page.find_element("css selector", "#train-epochs tbody tr:first-child td:nth-child(2)").text)
+
+
 def settled(page: webdriver.Chrome, element_id: str, timeout: float) -> Any:
     """#element_id once its data-state says done or error."""
     element, deadline = page.find_element("id", element_id), time.monotonic() + timeout
@@ -310,7 +309,9 @@ def settled(page: webdriver.Chrome, element_id: str, timeout: float) -> Any:
     return element
 
 
-def test_a_trained_model_is_evaluated_class_by_class_and_predicts_a_typed_row(ready_page: webdriver.Chrome) -> None:
+def test_a_trained_model_is_evaluated_class_by_class_and_predicts_a_file_and_a_typed_row(
+    ready_page: webdriver.Chrome, tmp_path: Path
+) -> None:
     page = ready_page
     Select(page.find_element("id", "task-select")).select_by_value("titanic")
     click_when_enabled(page, "use-example")
@@ -331,6 +332,42 @@ def test_a_trained_model_is_evaluated_class_by_class_and_predicts_a_typed_row(re
     correct = (confusion[0][0] + confusion[1][1]) / sum(map(sum, confusion))
     assert abs(correct - float(result.get_attribute("data-accuracy") or 0)) < 1e-6
     assert page.find_element("id", "test-download").is_displayed()
+    screenshots(page, "test")
+
+    # a file without labels: every row predicted, downloaded as CSV beside the file's own cells
+    with (ROOT / "tasks" / "examples" / "titanic" / "titanic.csv").open() as f:
+        table = list(csv.reader(f))
+    at = table[0].index("Survived")
+    unlabelled = tmp_path / "passengers.csv"
+    with unlabelled.open("w", newline="") as f:
+        csv.writer(f).writerows([c for i, c in enumerate(r) if i != at] for r in table[:101])
+    page.find_element("id", "test-files").clear()
+    deadline = time.monotonic() + 10
+    while page.find_element("id", "test-run").is_enabled():  # the page saw the choice emptied
+        assert time.monotonic() < deadline, "the test button stayed on without a file"
+        time.sleep(0.1)
+    page.find_element("id", "test-files").send_keys(str(unlabelled))
+    click_when_enabled(page, "test-run")
+    deadline = time.monotonic() + 60
+    while result.get_attribute("data-predictions") is None:  # the evaluation's "done" is still shown at first
+        assert time.monotonic() < deadline and result.get_attribute("data-state") != "error", result.text
+        time.sleep(0.2)
+    assert result.get_attribute("data-predictions") == "100" and result.get_attribute("data-accuracy") is None
+    downloads = tmp_path / "downloads"
+    page.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+    page.find_element("id", "test-download").click()
+    saved, deadline = downloads / "titanic-predictions.csv", time.monotonic() + 30
+    while not saved.exists():
+        assert time.monotonic() < deadline, "the predictions did not arrive"
+        time.sleep(0.2)
+    time.sleep(0.5)  # the browser renames its partial download once complete
+    predicted = list(csv.reader(saved.open()))
+    assert predicted[0] == [c for i, c in enumerate(table[0]) if i != at] + ["predicted"]
+    assert [r[:-1] for r in predicted[1:]] == [[c for i, c in enumerate(r) if i != at] for r in table[1:101]]
+    labels = [r[at] for r in table[1:101]]
+    agree = sum(r[-1] == label for r, label in zip(predicted[1:], labels, strict=True)) / 100
+    assert agree > 0.7, agree  # in the file's order: the predictions match its (withheld) labels
+
     typed = {"Pclass": "1", "Sex": "female", "Age": "29", "SibSp": "0", "Parch": "0", "Fare": "211", "Embarked": "S"}
     for column, value in typed.items():
         page.find_element("css selector", f"#predict-row input[data-column='{column}']").send_keys(value)
@@ -364,6 +401,7 @@ def test_a_text_task_s_model_continues_a_prompt_at_a_temperature(ready_page: web
     assert written.get_attribute("data-state") == "done", written.text
     text = written.get_attribute("textContent") or ""
     assert len(text) == 12 and set(text) <= set(spec.alphabet), repr(text)  # type: ignore[union-attr]
+    screenshots(page, "generate")
     temperature.clear()
     temperature.send_keys("-1")
     page.find_element("id", "generate-run").click()

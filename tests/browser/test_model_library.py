@@ -14,11 +14,15 @@ from selenium.webdriver.support.ui import Select
 
 from harness.chromium import wait_for_state
 from py_shared.task import task_from_json
-from tests.browser.test_local_training import click_when_enabled, train_alone
+from tests.browser.conftest import screenshots
+from tests.browser.test_local_training import click_when_enabled, first_train_loss, train_alone
 
 
 def kept(page: webdriver.Chrome) -> list[str]:
-    return [str(li.text) for li in page.find_elements("css selector", "#library-list li")]
+    # read in one go: the list is redrawn whenever a model is kept (element by element, one could go stale)
+    return list(
+        page.execute_script("return [...document.querySelectorAll('#library-list li')].map(li => li.innerText)")
+    )
 
 
 def wait_kept(page: webdriver.Chrome, count: int, timeout: float = 30) -> list[str]:
@@ -36,10 +40,6 @@ def press(page: webdriver.Chrome, action: str, then: str = "") -> None:
     while then not in message.text:
         assert time.monotonic() < deadline, message.text
         time.sleep(0.2)
-
-
-def first_train_loss(page: webdriver.Chrome) -> float:
-    return float(page.find_element("css selector", "#train-epochs tbody tr:first-child td:nth-child(2)").text)
 
 
 def test_a_kept_model_survives_a_reload_and_is_used_exported_deleted_and_imported(
@@ -64,6 +64,7 @@ def test_a_kept_model_survives_a_reload_and_is_used_exported_deleted_and_importe
     train_alone(page, 1)
     assert first_train_loss(page) < fresh_loss - 0.02  # it started from the trained weights, not afresh
     wait_kept(page, 2)
+    screenshots(page, "library")
 
     page.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
     press(page, "export", "Exported")

@@ -114,7 +114,15 @@ def test_every_field_of_the_form_is_in_the_table() -> None:
         "normalize",
         "channels",
         "columns",
-    }  # columns: below
+        "data_sample",
+        "initial_weights",
+    }  # columns: below; data_sample: tests/py_shared/test_sample_profile.py; initial_weights: the server checks them
+
+
+def test_a_text_sample_s_characters_are_kept_as_they_are_newline_and_space_included() -> None:
+    text = {**VALID, "data_kind": "text", "model_kind": "gpt", "alphabet": "\n ,abc"}
+    task, _ = build_task(text, None, {})
+    assert task.data.alphabet == "\n ,abc"  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(

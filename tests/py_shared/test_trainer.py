@@ -15,7 +15,7 @@ from py_shared.data.text import CharTokenizer, tokenize
 from py_shared.models import build_model
 from py_shared.task import Federation, GPTModel, MLPModel, TabularData, TaskDefinition, TextData, Training
 from py_shared.training.device_data import DeviceExamples, DeviceTokens
-from py_shared.training.trainer import CancelToken, Progress, Trainer, TrainingCancelled
+from py_shared.training.trainer import CancelToken, Progress, RoundMetrics, Trainer, TrainingCancelled
 from py_shared.weights import get_vector, set_vector, vector_size
 
 TASK = TaskDefinition(
@@ -86,6 +86,24 @@ def test_round_hook_runs_every_round(unit: str, duration: int, rounds: int) -> N
     trainer = Trainer(task, build_model(task), DeviceExamples(quadrants(288, 0)), round_end=round_end)
     run(trainer)
     assert seen == list(range(1, rounds + 1))
+
+
+@pytest.mark.parametrize(("unit", "duration", "rounds"), [("batches", 5, 2 * 4), ("epochs", 1, 2)])
+def test_each_round_reports_the_validation_of_the_model_the_round_left(unit: str, duration: int, rounds: int) -> None:
+    task = replace(TASK, training=replace(TASK.training, epochs=2, round_unit=unit, round_duration=duration))
+    model = build_model(task)
+    zeros = Tensor.zeros(vector_size(model)).contiguous().realize()
+
+    async def round_end(number: int) -> None:
+        set_vector(model, zeros)  # the round's model: every logit 0, so the loss is ln 2
+
+    reported: list[RoundMetrics] = []
+    trainer = Trainer(task, model, DeviceExamples(quadrants(320, 0)), DeviceExamples(quadrants(40, 1)),
+                      round_end=round_end, on_round=reported.append)  # fmt: skip
+    run(trainer)
+    assert [r.round for r in reported] == list(range(1, rounds + 1))
+    assert all(r.val_loss == pytest.approx(math.log(2), rel=1e-5) for r in reported)
+    assert all(0 < r.train_loss < 1 and 0 <= r.train_accuracy <= 1 for r in reported)
 
 
 def test_weights_loaded_in_a_round_hook_are_the_ones_training_continues_from() -> None:

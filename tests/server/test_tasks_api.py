@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import hashlib
 import json
+import math
+import struct
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
+from websockets.asyncio.client import connect
 
+from py_shared.models import build_model
+from py_shared.protocol.messages import Join, decode_message, encode_message
+from py_shared.safetensors_file import flat_to_safetensors, safetensors_to_flat
 from py_shared.task import task_from_json
+from py_shared.weights import layout
 from tests.conftest import ROOT
 from tests.server.conftest import fetch
 from tests.server.raw_client import post_task, tiny_task
@@ -160,3 +169,66 @@ def test_the_page_arrives_with_the_task_list_in_it_titles_escaped(server: tuple[
     assert '<span class="badge">0 online, 2 needed</span>' in titanic
     assert "&lt;b&gt;Loud&lt;/b&gt; &amp; &lt;script&gt;alert(1)&lt;/script&gt;</a>" in page
     assert "<script>alert(1)" not in page
+
+
+def _weights(task: dict[str, object], fill: float | None = None) -> tuple[bytes, str]:
+    """Flat float32 weights for `task`'s model (0.01 * index, or all `fill`) and the base64 safetensors of them
+    (with a metadata entry the server drops)."""
+    slots = layout(build_model(task_from_json(task)))
+    values = [fill if fill is not None else 0.01 * i for i in range(sum(s.size for s in slots))]
+    flat = struct.pack(f"<{len(values)}f", *values)
+    return flat, base64.b64encode(flat_to_safetensors(slots, flat, {"foreign": "dropped"})).decode()
+
+
+def post_with_weights(url: str, task: dict[str, object], encoded: object) -> tuple[int, str]:
+    return post(url, json.dumps({"task": task, "initial_model": encoded}).encode())
+
+
+def test_a_task_created_with_initial_weights_starts_from_them_federated_or_between_peers(
+    server: tuple[str, Path],
+) -> None:
+    url, _ = server
+    federated = tiny_task("starts-from-upload")
+    flat, encoded = _weights(federated)
+    assert post_with_weights(url, federated, encoded) == (201, "")
+    status, _, blob = fetch(f"{url}/api/tasks/starts-from-upload/initial-model")
+    slots = layout(build_model(task_from_json(federated)))
+    assert status == 200 and safetensors_to_flat(slots, blob) == (flat, {})  # as stored: no foreign metadata
+    status, _, global_model = fetch(f"{url}/api/tasks/starts-from-upload/model")
+    assert status == 200 and safetensors_to_flat(slots, global_model)[0] == flat  # round 0's global model
+
+    peers = tiny_task("peers-start-from-upload", scheme="decentralized")
+    assert post_with_weights(url, peers, encoded) == (201, "")
+
+    async def first_model() -> bytes:
+        ws = url.replace("http", "ws", 1) + "/api/tasks/peers-start-from-upload/decentralized"
+        async with connect(ws, max_size=None) as peer:
+            await peer.send(encode_message(Join(task_id="peers-start-from-upload", samples=3)))
+            while True:
+                message, payload = decode_message(await asyncio.wait_for(peer.recv(), 10))
+                if message.kind == "global_model":
+                    return payload
+
+    assert asyncio.run(first_model()) == flat  # the peers' first model is the upload, not the seed's
+    status, _, _ = fetch(f"{url}/api/tasks/titanic/initial-model")
+    assert status == 404  # drawn from its seed
+
+
+@pytest.mark.parametrize(
+    ("name", "encoded", "words"),
+    [
+        ("not base64", "@@@", "must be a safetensors file in base64"),
+        ("not a string", 7, "must be a safetensors file in base64"),
+        ("not safetensors", base64.b64encode(b"hello world, this is text").decode(), "not a safetensors file"),
+        ("another model", _weights(tiny_task("x", model={"kind": "mlp", "hidden": [5]}))[1], "expected F32"),
+        ("NaN", _weights(tiny_task("x"), math.nan)[1], "NaN or infinite"),
+    ],
+)
+def test_initial_weights_that_do_not_fit_are_refused_and_nothing_is_created(
+    server: tuple[str, Path], name: str, encoded: object, words: str
+) -> None:
+    url, log = server
+    status, error = post_with_weights(url, tiny_task("refused-upload"), encoded)
+    assert status == 400 and error.startswith("initial_model: ") and words in error, (name, error)
+    assert fetch(f"{url}/api/tasks/refused-upload")[0] == 404
+    assert "Traceback" not in log.read_text()
