@@ -170,7 +170,11 @@ def task_routes(
         initial = None
         if "initial_model" in data:
             try:
-                initial = _initial_weights(data["initial_model"], (await build(task))[0])
+                slots, _ = await build(task)
+            except RuntimeError as e:  # the builder's worker died: nothing was created
+                return _error(503, f"initial_model: {e}; try again")
+            try:
+                initial = _initial_weights(data["initial_model"], slots)
             except ValueError as e:
                 return _error(400, f"initial_model: {e}")
         elif len(body) > MAX_TASK_BYTES:

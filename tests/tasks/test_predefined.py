@@ -25,8 +25,8 @@ QUICK: dict[str, tuple[int, int, int, dict[str, float]]] = {
     "mnist": (400, 6, 0, {"accuracy": 0.6}),  # chance: 0.1
     "fashion_mnist": (800, 6, 0, {"accuracy": 0.6}),  # chance: 0.1
     "simple_face": (0, 8, 0, {"accuracy": 0.8}),  # chance: 0.5
-    "emoji": (700, 8, 0, {"accuracy": 0.3}),  # chance 0.11, majority class 0.2
-    "shakespeare": (300_000, 2, 60, {"perplexity": 25.0}),  # chance: 66 (uniform over the alphabet)
+    "emoji": (500, 8, 0, {"accuracy": 0.3}),  # chance 0.11, majority class 0.2; measured 0.51
+    "shakespeare": (300_000, 1, 60, {"perplexity": 25.0}),  # chance: 66 (uniform over the alphabet); measured 15.9
 }
 
 
