@@ -8,14 +8,12 @@ column gets a role, and the label's classes and each categorical column's vocabu
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import get_args
 
-from py_shared.data.tabular import is_number
+from py_shared.data.tabular import class_order, csv_rows, is_number
 from py_shared.privacy.accountant import RdpAccountant
 from py_shared.protocol.messages import join_token_problem
 from py_shared.task import MISSING_TOKENS, Aggregator, TaskDefinition, Topology, task_from_json
@@ -132,7 +130,7 @@ def read_sample(text: str, name: str) -> CsvSample:
     """Profile a sample CSV (its header and values); ValueError says why it cannot serve as one."""
     if "\x00" in text:
         raise ValueError(f"{name}: this is not a CSV text file (it contains binary data)")
-    rows = [r for r in csv.reader(io.StringIO(text.lstrip("\ufeff"))) if any(cell.strip() for cell in r)]
+    rows = csv_rows(text)
     if len(rows) < 2:
         raise ValueError(f"{name}: a sample needs a header and at least one row")
     header = [h.strip() for h in rows[0]]
@@ -219,11 +217,7 @@ def _columns(task: dict[str, JSON], sample: CsvSample, roles: Mapping[str, Role]
     _put(task, "data.categorical", categorical)
     if len(labels) == 1:
         _put(task, "data.label_column", labels[0].name)
-        _put(task, "data.label_values", sorted(labels[0].values, key=_class_order))
-
-
-def _class_order(value: str) -> tuple[int, float, str]:
-    return (0, float(value), "") if is_number(value) else (1, 0.0, value)
+        _put(task, "data.label_values", sorted(labels[0].values, key=class_order))
 
 
 def build_task(

@@ -39,12 +39,18 @@ def expand_zips(files: dict[str, bytes]) -> dict[str, bytes]:
     return out
 
 
-def labelled_images(files: dict[str, bytes]) -> list[tuple[str, str, bytes]]:
-    """(file name, label, encoded image) for every image, labelled by labels.csv or by its folder."""
+def image_files(files: dict[str, bytes]) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """(every file, zips expanded; the images among them); DataError when there is no image."""
     files = expand_zips(files)
     images = {path: data for path, data in files.items() if path.lower().endswith(IMAGE_SUFFIXES)}
     if not images:
         raise DataError("no image files (PNG, JPEG, GIF, BMP, WebP) were found")
+    return files, images
+
+
+def labelled_images(files: dict[str, bytes]) -> list[tuple[str, str, bytes]]:
+    """(file name, label, encoded image) for every image, labelled by labels.csv or by its folder."""
+    files, images = image_files(files)
     label_files = sorted((p for p in files if posixpath.basename(p) == LABELS_FILE), key=len)
     if label_files:
         base = posixpath.dirname(label_files[0])

@@ -7,10 +7,8 @@ packs everything as uint8 (height, width, channels) examples. Scaling to [0, 1] 
 
 from __future__ import annotations
 
-import csv
-import io
-
 from py_shared.data.examples import DataError, Examples
+from py_shared.data.tabular import csv_rows
 from py_shared.task import ImageData
 
 LABELS_FILE = "labels.csv"
@@ -27,7 +25,7 @@ def rgba_to_channels(rgba: bytes, channels: int) -> bytes:
 
 def parse_labels_csv(text: str, name: str = LABELS_FILE) -> dict[str, str]:
     """A labels file: a header naming a file column and a label column, then one row per image."""
-    rows = [r for r in csv.reader(io.StringIO(text.lstrip("\ufeff"))) if any(c.strip() for c in r)]
+    rows = csv_rows(text)
     if len(rows) < 2:
         raise DataError(f"{name}: expected a header (filename,label) and at least one row")
     header = [h.strip().lower() for h in rows[0]]

@@ -5,16 +5,14 @@ puts the predictions back in the file's order."""
 
 from __future__ import annotations
 
-import csv
-import io
 import posixpath
 from dataclasses import dataclass
 
-from py_shared.data.bundle import IMAGE_SUFFIXES, expand_zips
+from py_shared.data.bundle import image_files
 from py_shared.data.examples import DataError, split_indices
 from py_shared.data.images import LABELS_FILE
 from py_shared.data.sources import one_text_file
-from py_shared.data.tabular import to_csv
+from py_shared.data.tabular import check_width, csv_rows, to_csv
 from py_shared.task import ImageData, TabularData, TaskDefinition
 
 
@@ -29,18 +27,10 @@ class PredictionInput:
 
 def _csv_rows(files: dict[str, bytes], kind: str) -> tuple[str, list[list[str]]]:
     name, text = one_text_file(kind, files)
-    rows = [r for r in csv.reader(io.StringIO(text.lstrip("\ufeff"))) if any(cell.strip() for cell in r)]
+    rows = csv_rows(text)
     if not rows:
         raise DataError(f"{name}: the file is empty")
     return name, rows
-
-
-def _images(files: dict[str, bytes]) -> tuple[dict[str, bytes], list[str]]:
-    files = expand_zips(files)
-    paths = sorted(p for p in files if p.lower().endswith(IMAGE_SUFFIXES))
-    if not paths:
-        raise DataError("no image files (PNG, JPEG, GIF, BMP, WebP) were found")
-    return files, paths
 
 
 def is_labelled(task: TaskDefinition, files: dict[str, bytes]) -> bool:
@@ -51,10 +41,10 @@ def is_labelled(task: TaskDefinition, files: dict[str, bytes]) -> bool:
         _, rows = _csv_rows(files, spec.kind)
         return spec.label_column in (h.strip() for h in rows[0])
     if isinstance(spec, ImageData):
-        every, paths = _images(files)
+        every, images = image_files(files)
         if any(posixpath.basename(p) == LABELS_FILE for p in every):
             return True
-        return all(posixpath.basename(posixpath.dirname(p)) in spec.labels for p in paths)
+        return all(posixpath.basename(posixpath.dirname(p)) in spec.labels for p in images)
     raise DataError("a text task's model writes text; it does not predict classes")
 
 
@@ -66,15 +56,14 @@ def for_prediction(task: TaskDefinition, files: dict[str, bytes]) -> PredictionI
         header = [h.strip() for h in rows[0]]
         keep = [i for i, h in enumerate(header) if h != spec.label_column]
         for line, row in enumerate(rows[1:], start=2):
-            if len(row) != len(header):
-                raise DataError(f"{name}, line {line}: {len(row)} fields where the header has {len(header)}")
+            check_width(row, header, name, line)
         body = [[r[i] for i in keep] for r in rows[1:]]
         placeholder = [spec.label_values[0]]
         text = to_csv([header[i] for i in keep] + [spec.label_column], [r + placeholder for r in body])
         return PredictionInput({name: text.encode()}, [header[i] for i in keep], body)
     if isinstance(spec, ImageData):
-        every, paths = _images(files)
-        images = {p: every[p] for p in paths}
+        _, images = image_files(files)
+        paths = sorted(images)
         labels = to_csv(["filename", "label"], [[p, spec.labels[0]] for p in paths]).encode()
         return PredictionInput({**images, LABELS_FILE: labels}, ["file"], [[p] for p in paths])
     raise DataError("a text task's model writes text; it does not predict classes")

@@ -10,6 +10,7 @@ from py_shared.data.bundle import labelled_images
 from py_shared.data.examples import DataError
 from py_shared.data.image_header import read_header
 from py_shared.data.sources import one_text_file
+from py_shared.data.tabular import class_order
 
 MAX_ALPHABET = 256  # more distinct characters than this: a char tokenizer is the wrong choice
 
@@ -22,7 +23,7 @@ def image_profile(files: dict[str, bytes]) -> dict[str, str]:
     if not headers:
         raise DataError("none of these images is a PNG, JPEG, GIF or BMP whose size can be read")
     (width, height), _ = Counter((h.width, h.height) for h in headers).most_common(1)[0]
-    labels = sorted({label for _, label, _ in images}, key=lambda v: (not v.isdigit(), int(v) if v.isdigit() else 0, v))
+    labels = sorted({label for _, label, _ in images}, key=class_order)
     channels = 3 if any(h.channels == 3 for h in headers) else 1
     return {"width": str(width), "height": str(height), "channels": str(channels), "labels": ", ".join(labels)}
 

@@ -43,12 +43,27 @@ class CsvTable:
     skipped_without_label: int
 
 
+def csv_rows(text: str) -> list[list[str]]:
+    """The rows of CSV text, without a byte-order mark or blank lines."""
+    return [r for r in csv.reader(io.StringIO(text.lstrip("\ufeff"))) if any(cell.strip() for cell in r)]
+
+
+def check_width(row: list[str], header: list[str], name: str, line: int) -> None:
+    """DataError unless the row has as many fields as the header."""
+    if len(row) != len(header):
+        raise DataError(f"{name}, line {line}: {len(row)} fields where the header has {len(header)}")
+
+
+def class_order(value: str) -> tuple[int, float, str]:
+    """A sort key for class names: numbers first, by value, then words."""
+    return (0, float(value), "") if is_number(value) else (1, 0.0, value)
+
+
 def parse_csv(text: str, spec: TabularData, name: str) -> CsvTable:
     """Parse CSV text, checking columns and values; rows without a label are skipped and counted."""
     if "\x00" in text:
         raise DataError(f"{name}: this is not a CSV text file (it contains binary data)")
-    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
-    rows = [r for r in rows if any(cell.strip() for cell in r)]
+    rows = csv_rows(text)
     if not rows:
         raise DataError(f"{name}: the file is empty")
     header = [h.strip() for h in rows[0]]
@@ -63,8 +78,7 @@ def parse_csv(text: str, spec: TabularData, name: str) -> CsvTable:
     label_index = {v: i for i, v in enumerate(spec.label_values)}
     kept, labels, skipped = [], [], 0
     for line, row in enumerate(rows[1:], start=2):
-        if len(row) != len(header):
-            raise DataError(f"{name}, line {line}: {len(row)} fields where the header has {len(header)}")
+        check_width(row, header, name, line)
         label = row[at[spec.label_column]].strip()
         if label in missing_tokens:
             skipped += 1

@@ -221,7 +221,8 @@ class Trainer:
                 if self.spec.round_unit == "batches" and step % self.spec.round_duration == 0:
                     await self._round()
                     if self.on_round is not None:  # measured now: the next round may come within this epoch
-                        self._report_round(step, self._validate())
+                        loss, accuracy = (v / step for v in _pair(self.sums))
+                        self._report_round(loss, accuracy, self._validate())
                 await asyncio.sleep(0)  # let the UI (or the network) run between steps
             train_loss, train_accuracy = (v / self.steps_per_epoch for v in _pair(self.sums))
             rounded = self.spec.round_unit == "epochs" and epoch % self.spec.round_duration == 0
@@ -229,7 +230,7 @@ class Trainer:
                 await self._round()
             val_loss, val_accuracy = self._validate()
             if rounded and self.on_round is not None:
-                self._report_round(self.steps_per_epoch, (val_loss, val_accuracy))
+                self._report_round(train_loss, train_accuracy, (val_loss, val_accuracy))
             seconds = time.perf_counter() - started
             metrics = EpochMetrics(epoch, train_loss, train_accuracy, val_loss, val_accuracy, seconds)
             history.append(metrics)
@@ -240,9 +241,8 @@ class Trainer:
     def _validate(self) -> tuple[float | None, float | None]:
         return self.evaluate(self.validation) if self.validation is not None else (None, None)
 
-    def _report_round(self, steps: int, validation: tuple[float | None, float | None]) -> None:
+    def _report_round(self, loss: float, accuracy: float, validation: tuple[float | None, float | None]) -> None:
         assert self.on_round is not None
-        loss, accuracy = (v / steps for v in _pair(self.sums))
         self.on_round(RoundMetrics(self.rounds_done, loss, accuracy, *validation))
 
     async def _round(self) -> None:
