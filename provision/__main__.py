@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from provision import browser_wheel, runtime
+from provision import browser_wheel, bytecode, runtime
 from provision.download import DownloadError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,11 +35,12 @@ def main() -> int:
         print(f"setup failed: {e}", file=sys.stderr)
         return 1
     ours = browser_wheel.build(ROOT, dist, _version())
+    compiled = bytecode.compile_wheels(wheels, ours, pyodide, dist / "compiled")
     manifest = {
         "version": _version(),
         "pyodide": "/" + str((pyodide / "pyodide.mjs").relative_to(ROOT)),
         "pyscript": "/" + str(pyscript.relative_to(ROOT)),
-        "wheels": ["/" + str(w.relative_to(ROOT)) for w in [*wheels, ours]],
+        "wheels": ["/" + str(w.relative_to(ROOT)) for w in compiled],
         "gpt2_tokenizer": "/" + str(tokenizer.relative_to(ROOT)),
         "uplot": "/" + str(charts.relative_to(ROOT)),
     }

@@ -32,21 +32,6 @@ PYSCRIPT = Artefact(
     f"pyscript-core-{PYSCRIPT_VERSION}.tgz",
     "b2ca1a0c0956aebd990a7c8524cca1eb061444a8319a7264d2f31ef30bea276a",
 )
-# Pyodide's npm package ships no wheels; these two are named in its lock file and loaded from beside it.
-MICROPIP = Artefact(
-    "pypi",
-    "micropip==0.11.1",
-    "micropip-0.11.1-py3-none-any.whl",
-    "768de165adb8e66906039d8fec4127a57f522dfdf8e6fbff877a4616941ecfd3",
-    python_version="3.14",
-)
-PACKAGING = Artefact(
-    "pypi",
-    "packaging==26.1",
-    "packaging-26.1-py3-none-any.whl",
-    "5d9c0669c6285e491e0ced2eee587eaf67b670d94a19e94e3984a481aba6802f",
-    python_version="3.14",
-)
 TINYGRAD = Artefact(
     "pypi",
     "tinygrad==0.14.0",

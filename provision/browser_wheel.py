@@ -9,14 +9,14 @@ from pathlib import Path
 
 NAME = "pydisco"
 PACKAGES = ("py_shared", "py_browser")
-_EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same sources give the same wheel
+EPOCH = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: the same sources give the same wheel
 
 
 def _sources(root: Path) -> list[Path]:
     return sorted(p for pkg in PACKAGES for p in (root / pkg).rglob("*.py") if "__pycache__" not in p.parts)
 
 
-def _record_hash(data: bytes) -> str:
+def record_hash(data: bytes) -> str:
     return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
 
 
@@ -29,7 +29,7 @@ def build(root: Path, dist: Path, version: str) -> Path:
     files[f"{info}/WHEEL"] = (
         b"Wheel-Version: 1.0\nGenerator: pydisco-provision\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
     )
-    record = "".join(f"{name},{_record_hash(data)},{len(data)}\n" for name, data in files.items())
+    record = "".join(f"{name},{record_hash(data)},{len(data)}\n" for name, data in files.items())
     files[f"{info}/RECORD"] = (record + f"{info}/RECORD,,\n").encode()
 
     dist.mkdir(parents=True, exist_ok=True)
@@ -37,7 +37,7 @@ def build(root: Path, dist: Path, version: str) -> Path:
     tmp = target.with_suffix(".tmp")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, data in files.items():
-            zf.writestr(zipfile.ZipInfo(name, _EPOCH), data, zipfile.ZIP_DEFLATED)
+            zf.writestr(zipfile.ZipInfo(name, EPOCH), data, zipfile.ZIP_DEFLATED)
     if target.exists() and target.read_bytes() == tmp.read_bytes():
         tmp.unlink()
     else:

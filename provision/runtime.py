@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import tarfile
 import zipfile
@@ -10,8 +9,6 @@ from pathlib import Path
 
 from provision.artefacts import (
     GPT2_TOKENIZER,
-    MICROPIP,
-    PACKAGING,
     PYODIDE,
     PYODIDE_VERSION,
     PYSCRIPT,
@@ -47,29 +44,12 @@ def _extract(tarball: Path, member_prefix: str, dest: Path) -> None:
     tmp.replace(dest)
 
 
-def _patch_lock(lock_path: Path, wheels: list[tuple[Artefact, Path]]) -> None:
-    """Point Pyodide's lock at the PyPI wheels we ship beside it: it checks each file's sha256 on load."""
-    lock = json.loads(lock_path.read_text())
-    for artefact, wheel in wheels:
-        name = artefact.spec.split("==")[0]
-        entry = lock["packages"][name]
-        if entry["file_name"] != artefact.filename:
-            raise RuntimeError(f"pyodide-lock.json expects {entry['file_name']}, we pin {artefact.filename}")
-        entry["sha256"] = artefact.sha256
-        shutil.copyfile(wheel, lock_path.parent / artefact.filename)
-    lock_path.write_text(json.dumps(lock))
-
-
 def install_pyodide(cache: Path, vendor: Path) -> Path:
-    """Pyodide with micropip and packaging beside its (patched) lock file."""
+    """Pyodide's npm package (the interpreter and its standard library; the page loads no package of its lock)."""
     dest = vendor / f"pyodide-{PYODIDE_VERSION}"
-    pinned = [PYODIDE, MICROPIP, PACKAGING]
-    key = " ".join(a.sha256 for a in pinned)
-    if not _stamped(dest, key):
-        tarball, micropip, packaging = (fetch(a, cache) for a in pinned)
-        _extract(tarball, "package/", dest)
-        _patch_lock(dest / "pyodide-lock.json", [(MICROPIP, micropip), (PACKAGING, packaging)])
-        (dest / STAMP).write_text(key)
+    if not _stamped(dest, PYODIDE.sha256):
+        _extract(fetch(PYODIDE, cache), "package/", dest)
+        (dest / STAMP).write_text(PYODIDE.sha256)
     return dest
 
 
@@ -92,7 +72,7 @@ def _install_dist(artefact: Artefact, cache: Path, dest: Path) -> Path:
 
 
 def install_wheels(cache: Path, vendor: Path) -> list[Path]:
-    """Third-party wheels the browser installs with micropip."""
+    """Third-party wheels the browser installs (provision.bytecode adds Pyodide's bytecode to copies of them)."""
     dest = vendor / "wheels"
     dest.mkdir(parents=True, exist_ok=True)
     out = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from html import escape
 
 from pyscript import document
 
@@ -27,12 +28,7 @@ def set_state(state: str, text: str, webgpu: str | None = None) -> None:
 
 def _show_environment(rows: dict[str, str]) -> None:
     panel = document.getElementById("app")
-    dl = document.createElement("dl")
-    for key, value in rows.items():
-        dt, dd = document.createElement("dt"), document.createElement("dd")
-        dt.textContent, dd.textContent = key, value
-        dl.append(dt, dd)
-    panel.replaceChildren(dl)
+    panel.innerHTML = "<dl>" + "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in rows.items()) + "</dl>"
     panel.hidden = False
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import replace
+from html import escape
 from typing import Any
 
 from pyscript import document
@@ -74,6 +75,7 @@ class LocalTrainingPanel:
     def __init__(self) -> None:
         self.task: TaskDefinition | None = None
         self.offered: dict[str, Any] = {}  # the server's task list, by id
+        self.in_menu: set[str] = set()  # every task ever offered stays in the menu
         self.cancel_token: CancelToken | None = None
         self.client: FederatedClient | DecentralizedPeer | None = None  # whom this run trains with, if anyone
         self.model_bytes: bytes | None = None
@@ -121,13 +123,10 @@ class LocalTrainingPanel:
     def offer(self, listing: dict[str, Any]) -> None:
         """Take the server's task list: new tasks join the menu (the chosen one stays chosen)."""
         self.offered = listing
-        menu = _element("task-select")
-        present = {menu.options.item(i).value for i in range(menu.options.length)}
-        for task_id, info in listing.items():
-            if task_id not in present:
-                option = document.createElement("option")
-                option.value, option.textContent = task_id, info["title"]
-                menu.append(option)
+        if fresh := [task_id for task_id in listing if task_id not in self.in_menu]:
+            options = (f'<option value="{escape(i)}">{escape(listing[i]["title"])}</option>' for i in fresh)
+            _element("task-select").insertAdjacentHTML("beforeend", "".join(options))  # one round trip to the page
+            self.in_menu.update(fresh)
 
     async def choose(self, task_id: str) -> None:
         """Open a task as if picked from the menu (from a link); not while a run holds the inputs."""

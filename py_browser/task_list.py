@@ -10,12 +10,11 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import segno
 from pyodide.ffi import create_proxy
 from pyscript import document, window
 
 from py_browser import files
-from py_shared.task_badges import badges
+from py_shared.task_badges import task_items_html
 
 log = logging.getLogger("pydisco.page")
 REFRESH_S = 5.0
@@ -42,6 +41,8 @@ def share(task_id: str | None) -> None:
 
 def qr_code(text: str) -> str:
     """A QR code of `text` as an SVG data URI."""
+    import segno  # here, not at the top: its SVG writer imports urllib and email, 0.4 s of the page's boot
+
     return str(segno.make(text, error="m").svg_data_uri(scale=4, border=2))
 
 
@@ -54,25 +55,17 @@ class TaskList:
         self._on_hash = create_proxy(lambda event: asyncio.ensure_future(self.open_linked()))
         window.addEventListener("hashchange", self._on_hash)
         self._refreshing: asyncio.Future[None] | None = None
+        self._shown = ""  # the list's markup now: redrawn only when it changes
 
     async def refresh(self) -> None:
         """Fetch the tasks and show them."""
         listing = {t["id"]: t for t in json.loads(await files.fetch_bytes("/api/tasks"))["tasks"]}
         self.offer(listing)
-        items = []
-        for task_id, info in listing.items():
-            item = document.createElement("li")
-            item.dataset.task = task_id
-            title = document.createElement("a")
-            title.href, title.textContent = f"#/task/{task_id}", info["title"]
-            item.append(title)
-            for text in badges(info):
-                badge = document.createElement("span")
-                badge.className, badge.textContent = "badge", text
-                item.append(badge)
-            items.append(item)
-        document.getElementById("task-list").replaceChildren(*items)
-        document.getElementById("home").hidden = False
+        if (markup := task_items_html(listing.values())) != self._shown:
+            # one call: each DOM call from the worker is a synchronous round trip to the page
+            document.getElementById("task-list").innerHTML = markup
+            document.getElementById("home").hidden = False
+            self._shown = markup
 
     def keep_fresh(self) -> None:
         """Refresh every REFRESH_S seconds from now on."""

@@ -4,6 +4,8 @@ cannot run PyDisco still shows it) and the page (which keeps it fresh)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from html import escape
 from typing import Any
 
 SCHEMES = {"local": "trains alone", "federated": "federated", "decentralized": "peer to peer"}
@@ -18,3 +20,13 @@ def badges(info: dict[str, Any]) -> list[str]:
     if info["scheme"] != "local":
         out.append(f"{info.get('online', 0)} online, {info.get('min_participants', 1)} needed")
     return out
+
+
+def task_items_html(listing: Iterable[dict[str, Any]]) -> str:
+    """The home list's items: each task's title, linking to /#/task/<id>, then its badges."""
+    return "".join(
+        f'<li data-task="{escape(info["id"])}"><a href="#/task/{escape(info["id"])}">{escape(info["title"])}</a>'
+        + "".join(f'<span class="badge">{escape(text)}</span>' for text in badges(info))
+        + "</li>"
+        for info in listing
+    )

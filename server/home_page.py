@@ -3,10 +3,9 @@ still shows what the server offers, and every browser shows it before Python has
 
 from __future__ import annotations
 
-from html import escape
 from typing import Any
 
-from py_shared.task_badges import badges
+from py_shared.task_badges import task_items_html
 
 LIST = '<ul id="task-list"></ul>'
 HIDDEN_HOME = '<section id="home" class="panel" hidden>'
@@ -16,11 +15,5 @@ def render_index(template: str, listing: list[dict[str, Any]]) -> str:
     """index.html with one item per task (title linking to /#/task/<id>, then its badges), and the list shown."""
     if LIST not in template or HIDDEN_HOME not in template:
         raise ValueError("index.html lacks the task list's placeholder")
-    items = "".join(
-        f'<li data-task="{escape(info["id"])}"><a href="#/task/{escape(info["id"])}">{escape(info["title"])}</a>'
-        + "".join(f'<span class="badge">{escape(text)}</span>' for text in badges(info))
-        + "</li>"
-        for info in listing
-    )
-    filled = template.replace(LIST, f'<ul id="task-list">{items}</ul>')
+    filled = template.replace(LIST, f'<ul id="task-list">{task_items_html(listing)}</ul>')
     return filled.replace(HIDDEN_HOME, '<section id="home" class="panel">')

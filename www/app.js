@@ -66,7 +66,9 @@ function chartMaker() {
 
 async function boot() {
   progress("Checking browser features…");
-  const missing = await missingFeatures();
+  const [missing, runtime] = await Promise.all([
+    missingFeatures(), fetch("/www/dist/runtime.json").then((r) => r.json()),
+  ]);
   if (missing.length) {
     fail(
       "This browser cannot run PyDisco. It lacks:\n• " + missing.join("\n• ") +
@@ -75,14 +77,17 @@ async function boot() {
     );
     return;
   }
-  const runtime = await (await fetch("/www/dist/runtime.json")).json();
-  await loadCharts(runtime.uplot);
-  window.pydiscoChart = chartMaker();
-  progress("Starting Python (Pyodide) and installing tinygrad and PyDisco…");
+  // The charts load while Python starts: the worker draws none before the page is built.
+  const charts = loadCharts(runtime.uplot).then(() => { window.pydiscoChart = chartMaker(); });
+  progress("Starting Python (Pyodide) with tinygrad and PyDisco…");
   // Everything the worker loads comes from this server: `interpreter` points at our copy of Pyodide (PyScript
-  // would otherwise take it from a CDN) and `packages` are our wheels, installed by micropip.
+  // would otherwise take it from a CDN) and `packages` are our wheels, which "passthrough" hands to Pyodide's
+  // own loader (fetched while the interpreter starts) instead of micropip. They carry Pyodide's bytecode for
+  // the modules the page imports (provision/bytecode.py).
   const absolute = (path) => new URL(path, location.href).href;
-  const config = { interpreter: absolute(runtime.pyodide), packages: runtime.wheels.map(absolute) };
+  const config = {
+    interpreter: absolute(runtime.pyodide), packages: runtime.wheels.map(absolute), packages_cache: "passthrough",
+  };
   // A handle for the console and for tests; the worker exports its API on worker.sync once it has started.
   window.pydisco = { runtime, config, worker: null };
   const script = document.createElement("script");
@@ -95,6 +100,7 @@ async function boot() {
   // PyScript's own bootstrap gives worker scripts the `pyscript` module (DOM access from the worker).
   await import(`${runtime.pyscript}/core.js`);
   while (!script.xworker) await new Promise((r) => setTimeout(r, 50));
+  await charts;
   window.pydisco.worker = await script.xworker.ready;
 }
 

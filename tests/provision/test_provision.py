@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from provision import browser_wheel
-from provision.artefacts import MICROPIP, PACKAGING, PYSCRIPT, SEGNO, TINYGRAD, UPLOT, Artefact
+from provision import browser_wheel, bytecode
+from provision.artefacts import PYSCRIPT, SEGNO, TINYGRAD, UPLOT, Artefact
 from provision.download import DownloadError, fetch, sha256_of
 from tests.conftest import ROOT
 
@@ -47,20 +47,53 @@ def test_browser_wheel_installs_with_pip(tmp_path: Path) -> None:
     assert str(target) in result.stdout
 
 
-def test_pyodide_lock_names_the_wheels_we_ship() -> None:
+def _shipped() -> dict[str, Path]:
     runtime = json.loads((ROOT / "www" / "dist" / "runtime.json").read_text())
-    pyodide_dir = ROOT / runtime["pyodide"].lstrip("/").rsplit("/", 1)[0]
-    lock = json.loads((pyodide_dir / "pyodide-lock.json").read_text())
-    for artefact in [MICROPIP, PACKAGING]:
-        entry = lock["packages"][artefact.spec.split("==")[0]]
-        assert entry["sha256"] == artefact.sha256 == sha256_of(pyodide_dir / entry["file_name"])
+    return {Path(w).name: ROOT / w.lstrip("/") for w in runtime["wheels"]}
 
 
-def test_every_vendored_wheel_matches_its_pin() -> None:
-    runtime = json.loads((ROOT / "www" / "dist" / "runtime.json").read_text())
-    shipped = {Path(w).name: ROOT / w.lstrip("/") for w in runtime["wheels"]}
+def _members(wheel: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(wheel) as zf:
+        return {name: zf.read(name) for name in zf.namelist()}
+
+
+def test_shipped_wheels_are_the_pinned_ones_plus_pyodide_bytecode() -> None:
+    shipped = _shipped()
     for artefact in (TINYGRAD, SEGNO):
-        assert sha256_of(shipped[artefact.filename]) == artefact.sha256
+        pinned = ROOT / "www" / "vendor" / "wheels" / artefact.filename
+        assert sha256_of(pinned) == artefact.sha256
+        original, ours = _members(pinned), _members(shipped[artefact.filename])
+        assert all(ours[name] == data for name, data in original.items() if not name.endswith("/RECORD"))
+        added = set(ours) - set(original)
+        assert added and all("/__pycache__/" in n and n.endswith(".cpython-314.pyc") for n in added)
+        record = next(data for name, data in ours.items() if name.endswith(".dist-info/RECORD")).decode()
+        assert all(f"\n{name},sha256=" in record for name in added)
+        for name in added:  # PEP 552 flags 0b01: checked by hash, which Pyodide skips (unchecked), not by mtime
+            assert ours[name][4:8] == b"\x01\x00\x00\x00", name
+    tinygrad = _members(shipped[TINYGRAD.filename])
+    for module in ("tensor", "renderer/wgsl", "engine/jit", "nn/optim", "codegen/__init__"):
+        folder, _, stem = f"tinygrad/{module}".rpartition("/")
+        assert f"{folder}/__pycache__/{stem}.cpython-314.pyc" in tinygrad
+
+
+def test_our_wheel_ships_bytecode_for_every_module() -> None:
+    ours = _members(next(p for n, p in _shipped().items() if n.startswith("pydisco-")))
+    sources = [n for n in ours if n.endswith(".py")]
+    assert "py_browser/app.py" in sources
+    for source in sources:
+        folder, _, name = source.rpartition("/")
+        assert f"{folder}/__pycache__/{name[:-3]}.cpython-314.pyc" in ours, source
+
+
+def test_bytecode_is_not_compiled_again_for_the_same_wheels(monkeypatch: pytest.MonkeyPatch) -> None:
+    shipped = _shipped()
+    pinned = [ROOT / "www" / "vendor" / "wheels" / a.filename for a in (TINYGRAD, SEGNO)]
+    ours = ROOT / "www" / "dist" / next(n for n in shipped if n.startswith("pydisco-"))
+    pyodide = ROOT / json.loads((ROOT / "www" / "dist" / "runtime.json").read_text())["pyodide"].lstrip("/")
+    before = {name: path.read_bytes() for name, path in shipped.items()}
+    monkeypatch.setenv("PATH", "")  # no node: compiling again would fail
+    out = bytecode.compile_wheels(pinned, ours, pyodide.parent, ROOT / "www" / "dist" / "compiled")
+    assert {p.name: p.read_bytes() for p in out} == before
 
 
 def test_a_wrong_hash_is_refused_and_nothing_is_kept(tmp_path: Path) -> None:
