@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from html import escape
 from typing import Any
 
 import js
@@ -36,14 +37,18 @@ STORAGE_ERRORS = (LibraryError, JsException)  # IndexedDB may also throw at once
 
 @dataclass(frozen=True)
 class SavedModel:
-    """One model of the library: the safetensors file (its metadata holds the task and statistics) and what the
-    list shows."""
+    """One model of the library: what the list shows, and the safetensors file (its metadata holds the task and
+    statistics), left in JavaScript until it is used: listing a long library copies no model into Python."""
 
     key: int
     title: str
     saved: str  # when, in the browser's local time
     metrics: str
-    model: bytes
+    stored: Any  # the file, a JavaScript Uint8Array
+
+    def file(self) -> bytes:
+        """The model's safetensors file."""
+        return bytes(self.stored.to_bytes())
 
 
 async def _settled(request: Any) -> Any:
@@ -97,8 +102,7 @@ class ModelStore:
     async def all(self) -> list[SavedModel]:
         """Every kept model, the latest first."""
         records = await _settled((await self._store("readonly")).getAll())
-        models = [SavedModel(int(r.key), str(r.title), str(r.saved), str(r.metrics),
-                             bytes(r.model.to_bytes())) for r in records]  # fmt: skip
+        models = [SavedModel(int(r.key), str(r.title), str(r.saved), str(r.metrics), r.model) for r in records]
         return sorted(models, key=lambda m: -m.key)
 
     async def delete(self, key: int) -> None:
@@ -107,6 +111,14 @@ class ModelStore:
 
 
 Use = Callable[[TaskDefinition, bytes, NumericStats | None], None]
+
+
+def _item_html(m: SavedModel) -> str:
+    buttons = "".join(
+        f'<button type="button" data-action="{action}" data-model="{m.key}">{label}</button>'
+        for action, label in (("use", "Use"), ("export", "Export"), ("delete", "Delete"))
+    )
+    return f'<li data-model="{m.key}"><span>{escape(f"{m.title} · {m.saved} · {m.metrics}")}</span>{buttons}</li>'
 
 
 def model_card(model: bytes) -> tuple[TaskDefinition, NumericStats | None]:
@@ -136,21 +148,9 @@ class ModelLibrary:
         except STORAGE_ERRORS as e:
             self.message(f"Models cannot be kept in this browser: {e}", "error")
             return
-        items = []
-        for m in self.models.values():
-            item = document.createElement("li")
-            item.dataset.model = str(m.key)
-            text = document.createElement("span")
-            text.textContent = f"{m.title} · {m.saved} · {m.metrics}"
-            item.append(text)
-            for action, label in (("use", "Use"), ("export", "Export"), ("delete", "Delete")):
-                button = document.createElement("button")
-                button.type, button.textContent = "button", label
-                button.dataset.action, button.dataset.model = action, str(m.key)
-                item.append(button)
-            items.append(item)
-        document.getElementById("library-list").replaceChildren(*items)
-        document.getElementById("library-empty").hidden = bool(items)
+        # one innerHTML: each DOM call from the worker is a synchronous round trip to the page
+        document.getElementById("library-list").innerHTML = "".join(map(_item_html, self.models.values()))
+        document.getElementById("library-empty").hidden = bool(self.models)
         document.getElementById("library").hidden = False
 
     async def keep(self, task: TaskDefinition, metrics: str, model: bytes) -> None:
@@ -169,21 +169,26 @@ class ModelLibrary:
         if not action or not key or (m := self.models.get(int(key))) is None:
             return
         if action == "delete":
-            await self.store.delete(m.key)
+            try:
+                await self.store.delete(m.key)
+            except STORAGE_ERRORS as e:
+                self.message(f"“{m.title}” could not be deleted from this browser: {e}", "error")
+                return
             await self.show()
             self.message(f"Deleted “{m.title}” ({m.saved}).")
             return
+        model = m.file()
         try:
-            task, stats = model_card(m.model)
+            task, stats = model_card(model)
         except ValueError as e:
             self.message(f"This model cannot be used: {e}", "error")
             return
         if action == "export":
-            files.save_as(f"{task.id}.safetensors", m.model)
+            files.save_as(f"{task.id}.safetensors", model)
             files.save_as(f"{task.id}.json", json.dumps(task_to_json(task), indent=2), "application/json")
             self.message(f"Exported {task.id}.safetensors and {task.id}.json.", "done")
         else:
-            self.use(task, m.model, stats)
+            self.use(task, model, stats)
             self.message(f"Using “{m.title}” ({m.saved}): test it, predict, or train on from it.", "done")
 
     async def on_import(self, event: Any) -> None:
