@@ -17,9 +17,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from provision.browser_wheel import EPOCH, record_hash
-
-STAMP = ".provisioned"
+from provision.browser_wheel import record_lines, write_zip
+from provision.runtime import STAMP, stamped
 
 # Runs under Node: argv is Pyodide's folder and the job folder (mounted at /job).
 DRIVER = """
@@ -87,7 +86,7 @@ for _ in range(3):
 
 def _key(wheels: list[Path], pyodide: Path) -> str:
     digest = hashlib.sha256((DRIVER + COMPILE + WORKLOAD).encode())
-    for path in [*wheels, pyodide / "pyodide.asm.wasm"]:
+    for path in [*wheels, pyodide / STAMP]:  # Pyodide's stamp holds its pinned sha256
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -95,15 +94,11 @@ def _key(wheels: list[Path], pyodide: Path) -> str:
 def _with_bytecode(wheel: Path, compiled: Path, target: Path) -> None:
     """Copy `wheel` to `target` with the files under `compiled` added, and listed in its RECORD."""
     added = {str(p.relative_to(compiled)): p.read_bytes() for p in sorted(compiled.rglob("*.pyc"))}
-    with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as out:
-        for info in src.infolist():
-            data = src.read(info)
-            if info.filename.endswith(".dist-info/RECORD"):
-                lines = "".join(f"{name},{record_hash(b)},{len(b)}\n" for name, b in added.items())
-                data += lines.encode()
-            out.writestr(zipfile.ZipInfo(info.filename, EPOCH), data, zipfile.ZIP_DEFLATED)
-        for name, data in added.items():
-            out.writestr(zipfile.ZipInfo(name, EPOCH), data, zipfile.ZIP_DEFLATED)
+    with zipfile.ZipFile(wheel) as src:
+        files = {info.filename: src.read(info) for info in src.infolist()}
+    record = next(name for name in files if name.endswith(".dist-info/RECORD"))
+    files[record] += record_lines(added).encode()
+    write_zip(target, {**files, **added})
 
 
 def compile_wheels(wheels: list[Path], ours: Path, pyodide: Path, dest: Path) -> list[Path]:
@@ -116,7 +111,7 @@ def compile_wheels(wheels: list[Path], ours: Path, pyodide: Path, dest: Path) ->
     wheels = [*wheels, ours]
     targets = [dest / w.name for w in wheels]
     key = _key(wheels, pyodide)
-    if (dest / STAMP).exists() and (dest / STAMP).read_text() == key and all(t.exists() for t in targets):
+    if stamped(dest, key) and all(t.exists() for t in targets):
         return targets
     with tempfile.TemporaryDirectory(prefix="pydisco-bytecode-") as tmp:
         job = Path(tmp)

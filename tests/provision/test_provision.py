@@ -9,6 +9,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,9 +48,12 @@ def test_browser_wheel_installs_with_pip(tmp_path: Path) -> None:
     assert str(target) in result.stdout
 
 
+def _runtime() -> dict[str, Any]:
+    return dict(json.loads((ROOT / "www" / "dist" / "runtime.json").read_text()))
+
+
 def _shipped() -> dict[str, Path]:
-    runtime = json.loads((ROOT / "www" / "dist" / "runtime.json").read_text())
-    return {Path(w).name: ROOT / w.lstrip("/") for w in runtime["wheels"]}
+    return {Path(w).name: ROOT / w.lstrip("/") for w in _runtime()["wheels"]}
 
 
 def _members(wheel: Path) -> dict[str, bytes]:
@@ -89,7 +93,7 @@ def test_bytecode_is_not_compiled_again_for_the_same_wheels(monkeypatch: pytest.
     shipped = _shipped()
     pinned = [ROOT / "www" / "vendor" / "wheels" / a.filename for a in (TINYGRAD, SEGNO)]
     ours = ROOT / "www" / "dist" / next(n for n in shipped if n.startswith("pydisco-"))
-    pyodide = ROOT / json.loads((ROOT / "www" / "dist" / "runtime.json").read_text())["pyodide"].lstrip("/")
+    pyodide = ROOT / _runtime()["pyodide"].lstrip("/")
     before = {name: path.read_bytes() for name, path in shipped.items()}
     monkeypatch.setenv("PATH", "")  # no node: compiling again would fail
     out = bytecode.compile_wheels(pinned, ours, pyodide.parent, ROOT / "www" / "dist" / "compiled")
@@ -122,7 +126,6 @@ def test_second_setup_run_downloads_nothing() -> None:
 
 
 def test_the_chart_library_is_vendored_where_the_page_looks_for_it() -> None:
-    runtime = json.loads((ROOT / "www" / "dist" / "runtime.json").read_text())
-    folder = ROOT / runtime["uplot"].lstrip("/")
+    folder = ROOT / _runtime()["uplot"].lstrip("/")
     assert (folder / "uPlot.iife.min.js").stat().st_size > 10_000 and (folder / "uPlot.min.css").exists()
     assert (folder / ".provisioned").read_text() == UPLOT.sha256
